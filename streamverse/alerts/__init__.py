@@ -1,0 +1,1 @@
+"""alerts area of the StreamVerse control center."""

@@ -1,0 +1,1 @@
+"""Control-plane FastAPI app that every area router joins."""

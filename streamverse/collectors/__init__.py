@@ -1,0 +1,1 @@
+"""collectors area of the StreamVerse control center."""

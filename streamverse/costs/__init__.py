@@ -1,0 +1,1 @@
+"""costs area of the StreamVerse control center."""

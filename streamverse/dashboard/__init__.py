@@ -1,0 +1,1 @@
+"""dashboard area of the StreamVerse control center."""

@@ -1,0 +1,66 @@
+"""The SQLModel store: SQLite file by default, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _import_models() -> None:
+    """Every area's tables must be registered before create_all."""
+    import importlib
+
+    for module in (
+        "streamverse.api.models",
+        "streamverse.platform.models",
+        "streamverse.collectors.models",
+    ):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # an area that has no tables yet
+            if exc.name != module:
+                raise
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per URL per process; SQLite gets WAL so readers do not block the writer."""
+    engine = _ENGINES.get(url)
+    if engine is None:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        _ENGINES[url] = engine
+    return engine
+
+
+def init_db(engine: Engine) -> None:
+    """Create every area's tables that do not exist yet."""
+    _import_models()
+    SQLModel.metadata.create_all(engine)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

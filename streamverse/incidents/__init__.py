@@ -1,0 +1,1 @@
+"""incidents area of the StreamVerse control center."""

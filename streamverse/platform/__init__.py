@@ -1,0 +1,1 @@
+"""The StreamVerse platform being operated: edges, origin, routing, gateway, viewers."""

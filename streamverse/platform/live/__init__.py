@@ -1,0 +1,1 @@
+"""Live driver: the platform components served over real HTTP on loopback."""

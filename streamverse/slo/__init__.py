@@ -1,0 +1,1 @@
+"""slo area of the StreamVerse control center."""
