@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     dashboard_port: int = 8501
     live_cache_bytes: int = Field(64 * 1024 * 1024, description="per-PoP cache in live runs")
     live_viewers: int = Field(24, description="live ABR players started by `up`")
+    platform_control_url: str | None = Field(
+        None, description="the platform's control endpoints; from data_dir/live.json when unset"
+    )
+    platform_control_key: str | None = Field(None, description="shared key for control endpoints")
+    gateway_trusted_proxies: list[str] = Field(
+        default_factory=list, description="peers whose X-Forwarded-For the gateway believes"
+    )
     log_level: str = "INFO"
     seed: int = 7
 
@@ -56,6 +63,19 @@ class Settings(BaseSettings):
         path = self.data_dir / "jwt.key"
         if not path.exists():
             path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+    @cached_property
+    def resolved_control_key(self) -> str:
+        """The platform control key, created once per data dir like the JWT key."""
+        if self.platform_control_key:
+            return self.platform_control_key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "control.key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return path.read_text().strip()
 
