@@ -40,9 +40,10 @@ class Settings(BaseSettings):
         None, description="the platform's control endpoints; from data_dir/live.json when unset"
     )
     platform_control_key: str | None = Field(None, description="shared key for control endpoints")
-    gateway_trusted_proxies: list[str] = Field(
-        default_factory=list, description="peers whose X-Forwarded-For the gateway believes"
+    gateway_trusted_proxy_hops: int = Field(
+        0, ge=0, description="proxies in front of the gateway whose X-Forwarded-For it believes"
     )
+    default_client_region: str = Field("us-east", description="region of clients that do not say")
     log_level: str = "INFO"
     seed: int = 7
 
