@@ -1,0 +1,293 @@
+"""The platform's own control endpoints: the only door the control plane has into the platform.
+
+Served by the platform process on its own port and guarded by a shared key (header
+`X-Control-Key`), since its one caller is the control plane, which does its own per-user
+authorisation and auditing. Every action returns what it changed, so the control plane can
+record it; invalid input is a 422 naming the field, an impossible action (unknown region,
+unknown scenario) a 400 with the platform's explanation.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from streamverse.durations import parse_duration
+from streamverse.errors import StreamVerseError, UsageError
+from streamverse.platform.faults import SCENARIOS
+from streamverse.platform.tracing import TraceMiddleware
+
+log = logging.getLogger("streamverse.platform.control")
+
+CONTROL_KEY_HEADER = "X-Control-Key"
+# A video's objects for prewarming: (key, size) of its playlists and segments.
+VideoObjects = Callable[[int], list[tuple[str, int]]]
+SizeOf = Callable[[str], int]
+# A whole title is gigabytes; the first minute of every rung is what startup needs.
+DEFAULT_PREWARM_SEGMENTS = 10
+
+
+def _seconds(text: str) -> float:
+    """A duration inside a validator: a bad one must be a 422 naming the field, not a 400."""
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WeightBody(_Body):
+    """A GeoDNS weight: 0 drains, 1 is normal, more attracts extra traffic."""
+
+    weight: float = Field(ge=0, le=100)
+
+
+class PrewarmBody(_Body):
+    """What to copy into PoP caches ahead of demand: one video's objects or explicit keys."""
+
+    video_id: int | None = Field(None, ge=1)
+    keys: list[str] | None = Field(None, min_length=1, max_length=100_000)
+    pops: list[str] | None = Field(None, min_length=1)
+    max_segments: int = Field(DEFAULT_PREWARM_SEGMENTS, ge=1, le=100_000,
+                              description="by video: the first N segments of each rendition")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PrewarmBody:
+        if (self.video_id is None) == (self.keys is None):
+            raise ValueError("give exactly one of video_id or keys")
+        return self
+
+
+class TtlBody(_Body):
+    """How long cached objects under a key prefix stay fresh."""
+
+    prefix: str = Field(min_length=1, max_length=500)
+    ttl_s: float | None = Field(None, ge=0)
+    ttl: str | None = Field(None, description='a duration such as "30s" or "1h"')
+    pops: list[str] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _ttl(self) -> TtlBody:
+        if self.ttl_s is None and self.ttl is None:
+            raise ValueError("give ttl_s (seconds) or ttl (e.g. \"1h\")")
+        if self.ttl_s is None:
+            self.ttl_s = _seconds(str(self.ttl))
+        return self
+
+
+class PurgeBody(_Body):
+    """Drop cached objects under a key prefix."""
+
+    prefix: str = Field(min_length=1, max_length=500)
+    pops: list[str] | None = Field(None, min_length=1)
+
+
+class ScaleBody(_Body):
+    """Multiply origin capacity (1 is the configured capacity)."""
+
+    factor: float = Field(gt=0, le=100)
+
+
+class SwitchBody(_Body):
+    """Which origin serves cache misses."""
+
+    origin: str = Field(min_length=1, max_length=100)
+
+
+class RateLimitBody(_Body):
+    """A gateway limit: a scope default ("user", "ip") or one key ("ip:10.0.0.1")."""
+
+    key: str = Field(min_length=1, max_length=200)
+    rate_per_s: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class FaultBody(_Body):
+    """A fault to inject: scenario, target, how long (`duration_s` or `duration`) and parameters."""
+
+    scenario: str = Field(min_length=1, max_length=60)
+    target: str | None = Field(None, max_length=200)
+    duration_s: float | None = Field(None, gt=0, le=30 * 86400)
+    duration: str | None = Field(None, description='e.g. "5m"')
+    params: dict[str, Any] = Field(default_factory=dict)
+    start: float | None = Field(None, description="UTC epoch seconds; now when omitted")
+
+    @model_validator(mode="after")
+    def _duration(self) -> FaultBody:
+        if self.duration_s is None:
+            self.duration_s = _seconds(self.duration) if self.duration else 300.0
+        if self.duration_s <= 0:
+            raise ValueError("duration must be positive")
+        return self
+
+
+def jsonable(value: Any) -> Any:
+    """Platform results as JSON: Fault-like objects through their to_dict()."""
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def create_platform_control_app(platform: Any, *, key: str, video_objects: VideoObjects | None = None,
+                                size_of: SizeOf | None = None) -> FastAPI:
+    """The control endpoints of one platform; `video_objects` lets prewarm take a video id."""
+    if not key:
+        raise ValueError("the platform control app needs a non-empty key")
+    expected = key.encode()
+
+    def check_key(x_control_key: str | None = Header(None, alias=CONTROL_KEY_HEADER)) -> None:
+        if not x_control_key:
+            raise HTTPException(401, f"missing {CONTROL_KEY_HEADER} header (the platform control key)")
+        if not hmac.compare_digest(x_control_key.encode(), expected):
+            raise HTTPException(403, f"wrong {CONTROL_KEY_HEADER}: check platform_control_key")
+
+    app = FastAPI(title="StreamVerse platform control", docs_url="/docs",
+                  description=f"Admin-only platform actions; send `{CONTROL_KEY_HEADER}`.")
+    app.add_middleware(TraceMiddleware)
+    app.state.platform = platform
+    guarded = [Depends(check_key)]
+
+    @app.exception_handler(StreamVerseError)
+    async def _refused(_request: Request, exc: StreamVerseError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(ValueError)
+    async def _bad_value(_request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    def done(action: str, result: Any, **target: Any) -> dict[str, Any]:
+        log.info("control action", extra={"action": action, **{f"arg_{k}": v for k, v in target.items()}})
+        return {"action": action, **target, "result": jsonable(result)}
+
+    @app.get("/health", summary="Liveness (no key needed)")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "service": "platform-control"}
+
+    @app.get("/control/status", dependencies=guarded, summary="Routing, caches, origin and faults now")
+    def status() -> dict[str, Any]:
+        return jsonable(platform.status())
+
+    @app.get("/control/scenarios", dependencies=guarded, summary="The fault scenarios")
+    def scenarios() -> dict[str, Any]:
+        return {"scenarios": [s.describe() for s in SCENARIOS.values()]}
+
+    @app.post("/control/dns/regions/{region}/weight", dependencies=guarded, summary="Set a region's weight")
+    def region_weight(region: str, body: WeightBody) -> dict[str, Any]:
+        return done("set-region-weight", platform.set_region_weight(region, body.weight),
+                    region=region, weight=body.weight)
+
+    @app.post("/control/dns/regions/{region}/drain", dependencies=guarded,
+              summary="Send a region's viewers to other regions")
+    def region_drain(region: str) -> dict[str, Any]:
+        return done("drain-region", platform.drain_region(region), region=region)
+
+    @app.post("/control/dns/pops/{pop}/weight", dependencies=guarded, summary="Set a PoP's weight")
+    def pop_weight(pop: str, body: WeightBody) -> dict[str, Any]:
+        return done("set-pop-weight", platform.set_pop_weight(pop, body.weight), pop=pop, weight=body.weight)
+
+    @app.post("/control/dns/pops/{pop}/drain", dependencies=guarded, summary="Take a PoP out of GeoDNS")
+    def pop_drain(pop: str) -> dict[str, Any]:
+        return done("drain-pop", platform.drain_pop(pop), pop=pop)
+
+    @app.post("/control/cdn/prewarm", dependencies=guarded, summary="Copy objects into PoP caches")
+    def prewarm(body: PrewarmBody) -> dict[str, Any]:
+        if body.video_id is not None:
+            if video_objects is None:
+                raise HTTPException(400, "this platform cannot list a video's objects; send keys")
+            items = _first_segments(video_objects(body.video_id), body.max_segments)
+            if not items:
+                raise HTTPException(404, f"video {body.video_id} has no objects at the origin")
+        else:
+            sizer = size_of or getattr(platform, "size_of", None)
+            if sizer is None:
+                raise HTTPException(400, "this platform cannot size objects; prewarm by video_id")
+            items = []
+            for raw in body.keys or []:
+                k = raw.lstrip("/")
+                size = sizer(k)
+                if size is None:
+                    raise HTTPException(400, f"keys: the origin has no object {k!r}")
+                items.append((k, int(size)))
+        result = platform.prewarm(items, pops=body.pops)
+        return done("prewarm", result, video_id=body.video_id, objects=len(items), pops=body.pops)
+
+    @app.post("/control/cdn/ttl", dependencies=guarded, summary="Set the cache TTL of a key prefix")
+    def ttl(body: TtlBody) -> dict[str, Any]:
+        return done("set-ttl", platform.set_ttl(body.prefix, body.ttl_s, pops=body.pops),
+                    prefix=body.prefix, ttl_s=body.ttl_s, pops=body.pops)
+
+    @app.post("/control/cdn/purge", dependencies=guarded, summary="Drop cached objects under a prefix")
+    def purge(body: PurgeBody) -> dict[str, Any]:
+        return done("purge", platform.purge(body.prefix, pops=body.pops), prefix=body.prefix, pops=body.pops)
+
+    @app.post("/control/origin/scale", dependencies=guarded, summary="Scale origin capacity")
+    def scale(body: ScaleBody) -> dict[str, Any]:
+        return done("scale-origin", platform.scale_origin(body.factor), factor=body.factor)
+
+    @app.post("/control/origin/switch", dependencies=guarded, summary="Serve misses from another origin")
+    def switch(body: SwitchBody) -> dict[str, Any]:
+        return done("switch-origin", platform.switch_origin(body.origin), origin=body.origin)
+
+    @app.post("/control/ratelimits", dependencies=guarded, summary="Set a gateway rate limit")
+    def ratelimit(body: RateLimitBody) -> dict[str, Any]:
+        result = platform.set_rate_limit(body.key, body.rate_per_s, body.burst)
+        return done("set-rate-limit", result, key=body.key, rate_per_s=body.rate_per_s, burst=body.burst)
+
+    @app.get("/control/faults", dependencies=guarded, summary="Injected faults, active ones flagged")
+    def faults(active_only: bool = False) -> dict[str, Any]:
+        now = platform.clock.now()
+        book = platform.faults
+        rows = book.active(now) if active_only else book.all()
+        return {"faults": [{**f.to_dict(), "active": f.active(now)} for f in rows]}
+
+    @app.post("/control/faults", dependencies=guarded, status_code=201, summary="Inject a fault")
+    def inject(body: FaultBody) -> dict[str, Any]:
+        fault = platform.inject_fault(body.scenario, target=body.target, duration_s=body.duration_s,
+                                      params=body.params or None, start=body.start)
+        log.warning("fault injected", extra={"fault": fault.to_dict()})
+        return {**fault.to_dict(), "active": fault.active(platform.clock.now())}
+
+    @app.delete("/control/faults/{fault_id}", dependencies=guarded, summary="End one fault now")
+    def clear_one(fault_id: str) -> dict[str, Any]:
+        return {"cleared": _cleared(platform.clear_fault(fault_id))}
+
+    @app.delete("/control/faults", dependencies=guarded, summary="End every fault now")
+    def clear_all() -> dict[str, Any]:
+        return {"cleared": _cleared(platform.clear_fault(None))}
+
+    return app
+
+
+def _cleared(result: Any) -> list[Any]:
+    out = jsonable(result)
+    if isinstance(out, dict) and "cleared" in out:
+        out = out["cleared"]
+    return out if isinstance(out, list) else [out]
+
+
+def _first_segments(items: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
+    """Playlists plus the first `n` segments of each rendition (startup is what prewarming buys)."""
+    seen: dict[str, int] = {}
+    out = []
+    for key, size in items:
+        if key.endswith(".m3u8"):
+            out.append((key, size))
+            continue
+        folder = key.rsplit("/", 1)[0]
+        if seen.get(folder, 0) < n:
+            seen[folder] = seen.get(folder, 0) + 1
+            out.append((key, size))
+    return out
