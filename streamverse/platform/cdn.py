@@ -93,9 +93,10 @@ class OriginPool:
         """Whether the active origin answers at all."""
         return self.active not in self._faults.effects().origins_down
 
-    def fetch(self, key: str, size: int | None) -> tuple[int, int, bytes | None]:
-        """(status, size, body) for `key` from the active origin."""
-        if self.active in self._faults.effects().origins_down:
+    def fetch(self, key: str, size: int | None,
+              down: set[str] | None = None) -> tuple[int, int, bytes | None]:
+        """(status, size, body) for `key` from the active origin (`down`: origins known to be down)."""
+        if self.active in (self._faults.effects().origins_down if down is None else down):
             return 503, 0, None
         if self.source is not None:
             body = self.source(key)
@@ -220,11 +221,13 @@ class CDN:
             return FetchResult(200, "shield", e.size, lat, e.value)
         # Shield miss: the origin.
         origin = self.origin
-        status, got, body = origin.fetch(key, size)
+        status, got, body = origin.fetch(key, size, eff.origins_down)
         self.origin_requests[(origin.active, status)] += 1
         self.shield_requests[(region, "miss", status)] += 1
         self.edge_requests[(pop, "miss", status)] += 1
-        lat += self._origin_rtt[(region, origin.active)] + ORIGIN_SERVICE_MS + origin.queue_ms()
+        lat += self._origin_rtt[(region, origin.active)] + ORIGIN_SERVICE_MS
+        if origin.load_gbps:
+            lat += origin.queue_ms()
         if status != 200:
             return FetchResult(status, "none" if status >= 500 else "origin", 0, lat)
         self.origin_bytes[origin.active] += got

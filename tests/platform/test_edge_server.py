@@ -145,3 +145,21 @@ def test_keep_alive_and_pipelined_requests_are_answered_in_order(live: Any) -> N
     statuses = re.findall(rb"HTTP/1\.1 (\d{3}) [A-Z]", data)
     assert statuses == [b"200", b"404", b"200", b"200"]
     assert data.index(b"#EXT-X-STREAM-INF") < data.index(b"#EXT-X-TARGETDURATION")
+
+
+def test_origin_source_ladder_sizes_and_listing() -> None:
+    # The runner passes a dict with (name, bitrate, width, height) tuples; both shapes are accepted.
+    info = {"duration_s": 13.0, "renditions": [("720p", 2_500_000, 1280, 720), ("360p", 500_000, 640, 360)]}
+    src = OriginSource(video_info=lambda vid: info if vid == 5 else None)
+    master = src("videos/5/master.m3u8")
+    assert master is not None and master.decode().index("360p/index.m3u8") < master.decode().index("720p")
+    media = (src("videos/5/360p/index.m3u8") or b"").decode()
+    assert media.count("#EXTINF:") == 3 and "#EXTINF:1.000," in media  # 6 + 6 + 1 s
+    objects = dict(src.objects_for_video(5))
+    assert objects["videos/5/720p/seg_00000.ts"] == 2_500_000 * 6 // 8
+    assert objects["videos/5/720p/seg_00002.ts"] == 2_500_000 // 8
+    for key, size in objects.items():
+        body = src(key)
+        assert body is not None and len(body) == size == src.size_of(key)
+    assert src("videos/5/720p/seg_00003.ts") is None and src("videos/6/master.m3u8") is None
+    assert src("videos/5/1080p/index.m3u8") is None and src.size_of("nope") is None
