@@ -267,6 +267,14 @@ class CDN:
         p = self.pops[pop]
         return p.load_gbps / p.capacity_gbps
 
+    def local_latency_ms(self, pop: str) -> float:
+        """The part of a fetch's latency a nearby client sees anyway (its RTT and the edge's work).
+
+        The live edge holds a response for the rest (shield/origin round trips, queueing, fault
+        latency), so loopback viewers feel what modelled distant tiers would cost them.
+        """
+        return self._own_rtt[pop] + EDGE_SERVICE_MS
+
     def pop_health(self, pop: str) -> bool:
         """What a shallow health check sees: False only when the PoP is hard-down."""
         return pop not in self.faults.effects().pops_down

@@ -163,3 +163,29 @@ def test_origin_source_ladder_sizes_and_listing() -> None:
         assert body is not None and len(body) == size == src.size_of(key)
     assert src("videos/5/720p/seg_00003.ts") is None and src("videos/6/master.m3u8") is None
     assert src("videos/5/1080p/index.m3u8") is None and src.size_of("nope") is None
+
+
+def test_latency_spike_is_felt_by_live_clients_and_hits_are_not_held(live: Any) -> None:
+    platform, _, edge = live
+    path = signed(42) + "360p/seg_00002.ts"
+    with httpx.Client(base_url=edge.edges["ashburn-1"]) as http:
+        assert http.get(path).status_code == 200  # fill the edge
+        t0 = time.perf_counter()
+        assert http.get(path).headers["x-cache"] == "HIT"
+        hit_s = time.perf_counter() - t0
+        platform.inject_fault("latency-spike", target="us-east", duration_s=60,
+                              params={"extra_ms": 300.0})
+        t0 = time.perf_counter()
+        slow = http.get(path)
+        slow_s = time.perf_counter() - t0
+        # Pipelined requests behind a held response still come back in order.
+        with socket.create_connection(("127.0.0.1", int(edge.edges["ashburn-1"].rsplit(":", 1)[1]))) as s:
+            p = path.encode()
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET " + p + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while got.count(b"HTTP/1.1 200") < 2:
+                got += s.recv(1 << 20)
+            assert got.index(b'"status":"ok"') < got.index(b"X-Cache: HIT")
+    assert slow.status_code == 200 and slow.headers["x-cache"] == "HIT"
+    assert slow_s >= 0.29
+    assert hit_s < 0.1

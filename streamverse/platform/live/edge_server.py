@@ -4,8 +4,10 @@ Segments are served from the PoP's EdgeCache, so the hot path is: parse a reques
 one HMAC to verify the path token, one dict lookup, and a vectored write of a prebuilt
 header plus the cached bytes object (no copy in Python). A framework would cost more than
 the work itself here, so this is a bare `asyncio.Protocol` (uvloop when the loop is uvloop):
-keep-alive, pipelining-safe (requests are answered in order, synchronously), and reading
-pauses while the socket's write buffer is full.
+keep-alive, pipelining-safe (requests are answered in order), and reading pauses while the socket's
+write buffer is full. A response is held for the modelled time beyond the edge (shield and
+origin round trips, queueing, a latency fault), so live viewers on loopback feel a miss or
+a latency spike; a plain cache hit is written at once.
 
 Routes: `GET|HEAD /t/{exp}/{sig}/videos/...` (the object), `/health` (shallow: 200 unless
 the PoP is hard-down), `/metrics` (this PoP's series in Prometheus text).
@@ -68,6 +70,8 @@ class EdgeApp:
         self._tag = pop.encode()
         self._heads: dict[tuple[int, bytes, str, bool], bytes] = {}
         self._verified: dict[str, tuple[str, int]] = {}  # token prefix -> (object prefix, expiry)
+        self._local_ms = self.cdn.local_latency_ms(pop)
+        self.delay_s = 0.0  # how long to hold the response `handle` just built
 
     def head(self, status: int, ctype: bytes, length: int, tier: str, keep_alive: bool) -> bytes:
         """The response header block (cached without its length, which is appended)."""
@@ -89,7 +93,8 @@ class EdgeApp:
         return pre + b"%d\r\n\r\n" % length
 
     def handle(self, method: bytes, target: bytes, keep_alive: bool) -> tuple[bytes, bytes | None]:
-        """(header block, body) for one request."""
+        """(header block, body) for one request; `delay_s` says how long to hold it."""
+        self.delay_s = 0.0
         q = target.find(b"?")
         path = (target[:q] if q >= 0 else target).decode("latin-1")
         if method != b"GET" and method != b"HEAD":
@@ -100,6 +105,8 @@ class EdgeApp:
                 self.cdn.count(self.pop, 403)
                 return self._plain(403, b"bad or expired token\n", keep_alive)
             res = self.cdn.fetch(self.pop, key)
+            extra_ms = res.latency_ms - self._local_ms
+            self.delay_s = extra_ms / 1000.0 if extra_ms > 0.5 else 0.0
             if res.status != 200:
                 msg = b"not found\n" if res.status == 404 else b"unavailable\n"
                 return self._plain(res.status, msg, keep_alive, tier=res.tier)
@@ -164,6 +171,7 @@ class EdgeProtocol(asyncio.Protocol):
         self.skip = 0  # request body bytes still to discard
         self.paused = False
         self.closing = False
+        self.waiting = False  # a held response is pending; later requests wait their turn
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -194,7 +202,7 @@ class EdgeProtocol(asyncio.Protocol):
 
     def _process(self) -> None:
         t = self.transport
-        while t is not None and not self.paused and not self.closing:
+        while t is not None and not self.paused and not self.closing and not self.waiting:
             buf = self.buf
             end = buf.find(b"\r\n\r\n")
             if end < 0:
@@ -233,14 +241,34 @@ class EdgeProtocol(asyncio.Protocol):
                 log.exception("edge request failed")
                 header, body = self.app._plain(500, b"internal error\n", False)
                 keep_alive = False
-            if body:
-                t.writelines((header, body))
-            else:
-                t.write(header)
-            if not keep_alive:
-                self.closing = True
-                t.close()
+            delay = self.app.delay_s
+            if delay > 0.0:
+                self.waiting = True
+                asyncio.get_running_loop().call_later(delay, self._deliver, header, body, keep_alive)
                 return
+            if not self._write(t, header, body, keep_alive):
+                return
+
+    def _write(self, t: asyncio.Transport, header: bytes, body: bytes | None, keep_alive: bool) -> bool:
+        """Send one response; False when the connection is now closing."""
+        if body:
+            t.writelines((header, body))
+        else:
+            t.write(header)
+        if not keep_alive:
+            self.closing = True
+            t.close()
+            return False
+        return True
+
+    def _deliver(self, header: bytes, body: bytes | None, keep_alive: bool) -> None:
+        """Write a held response, then carry on with requests that queued behind it."""
+        self.waiting = False
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if self._write(t, header, body, keep_alive):
+            self._process()
 
     def _fail(self, status: int) -> None:
         header, body = self.app._plain(status, REASONS.get(status, b"error") + b"\n", False)
