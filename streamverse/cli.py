@@ -18,6 +18,16 @@ fault_app = typer.Typer(no_args_is_help=True, help="Inject faults into the live 
 app.add_typer(token_app, name="token")
 app.add_typer(fault_app, name="fault")
 
+
+def _add_area_apps() -> None:
+    """Sub-commands that live with their area (imported here so `--help` lists them)."""
+    from streamverse.collectors.cli import metrics_app
+
+    app.add_typer(metrics_app, name="metrics")
+
+
+_add_area_apps()
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")]
 
 

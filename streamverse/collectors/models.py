@@ -1,8 +1,12 @@
-"""Tables of the embedded metric store: one row per series, one per sample."""
+"""Tables of the embedded metric store: one row per series, samples in compressed chunks.
+
+A chunk holds many samples of one series at one resolution (raw, 5m, 1h) as encoded
+numpy arrays, so a 30-day read of one series is a few rows, not 43,200.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -17,16 +21,18 @@ class MetricSeries(SQLModel, table=True):
     labels: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class MetricSample(SQLModel, table=True):
-    """One value of one series; `ts` is epoch milliseconds (exact, so a repeated write replaces)."""
+class MetricChunk(SQLModel, table=True):
+    """Samples of one series in [t_min, t_max] (epoch ms) at one resolution; later ids win on equal ts."""
 
-    __tablename__ = "samples"
-    __table_args__ = (
-        Index("ix_samples_ts", "ts"),
-        {"sqlite_with_rowid": False},  # clustered on (series_id, ts): range scans read contiguous pages
-    )
+    __tablename__ = "metric_chunks"
+    __table_args__ = (Index("ix_metric_chunks_lookup", "series_id", "res", "t_max"),)
 
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
     series_id: int = Field(sa_column=Column(Integer, ForeignKey("series.id", ondelete="CASCADE"),
-                                            primary_key=True))
-    ts: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    value: float = Field(sa_column=Column(Float(precision=53), nullable=False))
+                                            nullable=False))
+    res: int = Field(sa_column=Column(Integer, nullable=False))  # 0 raw, else bucket seconds
+    t_min: int = Field(sa_column=Column(BigInteger, nullable=False))
+    t_max: int = Field(sa_column=Column(BigInteger, nullable=False))
+    n: int = Field(sa_column=Column(Integer, nullable=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -7,6 +7,7 @@ from streamverse.errors import ConfigError
 from streamverse.settings import Settings
 
 METRICS_FILE = "metrics.db"
+PROMETHEUS_DIR = "prometheus"
 
 
 def make_store(settings: Settings) -> MetricStore:
@@ -15,7 +16,13 @@ def make_store(settings: Settings) -> MetricStore:
         from streamverse.collectors.embedded import EmbeddedStore
 
         return EmbeddedStore.at_path(settings.data_dir / METRICS_FILE)
-    raise ConfigError(
-        f"metric store {settings.metric_store!r} is not available yet; use "
-        "STREAMVERSE_METRIC_STORE=embedded", field="metric_store",
-    )
+    if settings.metric_store == "prometheus":
+        if not settings.prometheus_url:
+            raise ConfigError("metric_store is 'prometheus' but no Prometheus URL is set; set "
+                              "STREAMVERSE_PROMETHEUS_URL=http://127.0.0.1:9090", field="prometheus_url")
+        from streamverse.collectors.prometheus_store import PrometheusStore
+
+        tsdb = settings.data_dir / PROMETHEUS_DIR / "tsdb"
+        return PrometheusStore(settings.prometheus_url, tsdb_path=tsdb if tsdb.exists() else None)
+    raise ConfigError(f"unknown metric store {settings.metric_store!r}; use embedded or prometheus",
+                      field="metric_store")

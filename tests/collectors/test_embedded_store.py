@@ -17,8 +17,10 @@ T0 = 1_790_000_000.0
 
 
 @pytest.fixture
-def store(db_url: str) -> EmbeddedStore:
-    return EmbeddedStore(db_url)
+def store(db_url: str):
+    s = EmbeddedStore(db_url)
+    yield s
+    s.close()  # the head is shared per URL; the next test may drop the tables
 
 
 def _edge(pop: str, region: str, t: float, v: float) -> Sample:
@@ -101,6 +103,7 @@ def test_make_store_picks_the_embedded_file(settings):
     typed: MetricStore = store  # the protocol is structural; this line is checked by type checkers
     assert typed is store
     store.write([Sample("x", {}, T0, 1.0)])
+    store.close()
     assert (settings.data_dir / "metrics.db").exists()
-    with pytest.raises(ConfigError, match="metric_store"):
+    with pytest.raises(ConfigError, match="prometheus_url"):
         make_store(settings.model_copy(update={"metric_store": "prometheus"}))

@@ -1,0 +1,170 @@
+"""Metric store benchmark: embedded ingest and 30-day queries, side by side with a real Prometheus.
+
+Data: N counter series at 1-minute resolution over D days ending an hour ago, each with
+one counter reset (a restart), so rate() must handle resets to agree. The same data goes
+into the embedded store (timed write + flush) and, through OpenMetrics + promtool, into a
+real Prometheus started on a free port. Both answer the same two queries several times:
+
+- `query_30d_ms`: one series over D days at a 1-minute step (Prometheus caps a request at
+  11,000 points, so its side is split into consecutive requests and their times summed);
+- `query_1k_sum_rate_30d_ms`: `sum(rate(x[1h]))` over all N series, D days at a 1-hour step
+  (every sample is read; Prometheus' 50 M samples-per-query limit allows this shape).
+
+Prints one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streamverse.collectors.backfill import SeriesArrays, backfill_series  # noqa: E402
+from streamverse.collectors.embedded import EmbeddedStore  # noqa: E402
+from streamverse.collectors.prometheus_process import start_prometheus  # noqa: E402
+from streamverse.collectors.prometheus_store import PrometheusStore  # noqa: E402
+from streamverse.collectors.store import Sample  # noqa: E402
+
+NAME = "bench_requests_total"
+PROM_MAX_POINTS = 11_000
+
+
+def make_data(n_series: int, days: float, end: float, seed: int = 1) -> tuple[np.ndarray, np.ndarray, list]:
+    """Timestamps (s), values [series, t] and label dicts."""
+    ts = end - np.arange(int(days * 1440), -1, -1) * 60.0
+    rng = np.random.default_rng(seed)
+    rates = rng.uniform(1, 200, size=n_series)
+    inc = rng.poisson(rates[:, None], size=(n_series, len(ts))).astype(np.float64)
+    vals = np.cumsum(inc, axis=1)
+    resets = rng.integers(len(ts) // 4, len(ts) * 3 // 4, size=n_series)
+    for i, r in enumerate(resets):  # a restart: the counter starts again from zero
+        vals[i, r:] -= vals[i, r - 1]
+    labels = [{"series": f"s{i}", "region": f"r{i % 10}", "code": "500" if i % 7 == 0 else "200"}
+              for i in range(n_series)]
+    return ts, vals, labels
+
+
+def ingest(store: EmbeddedStore, ts: np.ndarray, vals: np.ndarray, labels: list, batch_minutes: int) -> dict:
+    total, spent = 0, 0.0
+    for lo in range(0, len(ts), batch_minutes):
+        hi = min(lo + batch_minutes, len(ts))
+        batch = [Sample(NAME, labels[i], float(t), float(v))
+                 for j, t in enumerate(ts[lo:hi].tolist())
+                 for i, v in enumerate(vals[:, lo + j].tolist())]
+        started = time.perf_counter()
+        total += store.write(batch)
+        spent += time.perf_counter() - started
+    started = time.perf_counter()
+    store.flush()
+    spent += time.perf_counter() - started
+    return {"samples": total, "seconds": spent, "per_s": total / spent}
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), out
+
+
+def prom_range_split(prom: PrometheusStore, expr: str, start: float, end: float, step: float) -> pd.DataFrame:
+    """Consecutive requests of at most 11,000 points (Prometheus' per-request limit)."""
+    frames, t = [], start
+    while t <= end:
+        stop = min(end, t + (PROM_MAX_POINTS - 1) * step)
+        frames.append(prom.query_range(expr, t, stop, step))
+        if not frames[-1].attrs.get("reachable", True):
+            raise RuntimeError(frames[-1].attrs.get("error"))
+        t = stop + step
+    return pd.concat(frames, ignore_index=True)
+
+
+def max_rel_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
+    """Largest |a-b|/max(|a|,|b|) over timestamps both answered (labels aside: one series each)."""
+    ma = dict(zip(np.round(a["timestamp"], 3), a["value"], strict=True))
+    mb = dict(zip(np.round(b["timestamp"], 3), b["value"], strict=True))
+    common = sorted(set(ma) & set(mb))
+    if not common:
+        return float("nan")
+    x = np.array([ma[t] for t in common])
+    y = np.array([mb[t] for t in common])
+    den = np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-12)
+    return float(np.max(np.abs(x - y) / den))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="2 days x 100 series")
+    ap.add_argument("--series", type=int)
+    ap.add_argument("--days", type=float)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    n_series = args.series or (100 if args.quick else 1000)
+    days = args.days or (2 if args.quick else 30)
+    end = (time.time() // 3600 - 1) * 3600
+    ts, vals, labels = make_data(n_series, days, end)
+    start = float(ts[0])
+    result: dict = {"series": n_series, "days": days, "samples": int(vals.size)}
+
+    with tempfile.TemporaryDirectory(prefix="sv-bench-store-") as tmp:
+        root = Path(tmp)
+        store = EmbeddedStore.at_path(root / "metrics.db", flush_after_s=3600)
+        ing = ingest(store, ts, vals, labels, batch_minutes=360)
+        result["ingest_samples_per_s"] = round(ing["per_s"])
+        result["ingest_s"] = round(ing["seconds"], 2)
+        started = time.perf_counter()  # the store's own compaction: batch-sized chunks -> weekly chunks
+        result["compaction"] = store.compact(now=end + 7200)
+        result["compact_s"] = round(time.perf_counter() - started, 2)
+
+        one = f'{NAME}{{series="s7"}}'
+        sum_rate = f"sum(rate({NAME}[1h]))"
+        q_start = start + 3600
+        result["query_30d_ms"], emb_one = timed(lambda: store.query_range(one, start, end, 60), args.repeats)
+        result["query_1k_sum_rate_30d_ms"], emb_sum = timed(
+            lambda: store.query_range(sum_rate, q_start, end, 3600), args.repeats)
+        result["raw_selector_30d_ms"], _ = timed(lambda: store.range_query(one, start, end, 60), args.repeats)
+
+        started = time.perf_counter()
+        backfill_series((SeriesArrays(NAME, labels[i], ts, vals[i]) for i in range(n_series)),
+                        root / "prom" / "tsdb")
+        result["prometheus_backfill_s"] = round(time.perf_counter() - started, 1)
+        prom_proc = start_prometheus(data_dir=root / "prom", targets=[])
+        try:
+            prom = PrometheusStore(prom_proc.url, timeout_s=120)
+            result["prometheus_query_30d_ms"], prom_one = timed(
+                lambda: prom_range_split(prom, one, start, end, 60), args.repeats)
+            result["prometheus_query_1k_sum_rate_30d_ms"], prom_sum = timed(
+                lambda: prom.query_range(sum_rate, q_start, end, 3600), args.repeats)
+        finally:
+            prom_proc.stop()
+        result["points_one_series"] = [len(emb_one), len(prom_one)]
+        result["points_sum_rate"] = [len(emb_sum), len(prom_sum)]
+        result["max_rel_diff_30d"] = max_rel_diff(emb_one, prom_one)
+        result["max_rel_diff_sum_rate"] = max_rel_diff(emb_sum, prom_sum)
+        result["ratio_query_30d_vs_prometheus"] = round(
+            result["prometheus_query_30d_ms"] / result["query_30d_ms"], 2)
+        result["ratio_sum_rate_vs_prometheus"] = round(
+            result["prometheus_query_1k_sum_rate_30d_ms"] / result["query_1k_sum_rate_30d_ms"], 2)
+        result["targets_met"] = {"ingest": result["ingest_samples_per_s"] >= 500_000,
+                                 "query_30d": result["query_30d_ms"] <= 50,
+                                 "query_1k_sum_rate_30d": result["query_1k_sum_rate_30d_ms"] <= 1000}
+        store.close()
+    for k, v in list(result.items()):
+        if isinstance(v, float):
+            result[k] = round(v, 3) if abs(v) >= 1e-3 else v
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

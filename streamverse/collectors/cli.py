@@ -1,0 +1,144 @@
+"""`streamverse metrics ...`: read series from the configured metric store."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from streamverse.clock import Clock, RealClock, utc_iso
+from streamverse.durations import format_duration, parse_duration
+from streamverse.errors import StreamVerseError, UsageError
+from streamverse.output import emit_json, fail
+
+metrics_app = typer.Typer(no_args_is_help=True, help="Read series from the metric store.")
+
+
+
+@metrics_app.callback()
+def _group() -> None:
+    """Read series from the metric store (embedded or Prometheus, per settings)."""
+
+
+_RELATIVE = re.compile(r"^(now)?\s*([+-])\s*(\S+)$")
+MAX_POINTS = 11_000  # Prometheus refuses more points per series; the embedded store follows
+
+
+def parse_time(text: str, *, now: float) -> float:
+    """`now`, `-1h`, `now-30m`, ISO-8601 (UTC unless it says otherwise) or epoch seconds."""
+    raw = text.strip()
+    if raw in ("", "now"):
+        return now
+    m = _RELATIVE.match(raw)
+    if m:
+        delta = parse_duration(m.group(3))
+        return now - delta if m.group(2) == "-" else now + delta
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"cannot read time {text!r}: write it like now, -1h, 2025-01-31T12:00:00Z "
+                         "or epoch seconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def auto_step(start: float, end: float) -> float:
+    """About 250 points across the window, never finer than one second."""
+    return max(1.0, math.ceil((end - start) / 250))
+
+
+def run_query(store: Any, expr: str, *, start: float, end: float, step: float, now: float) -> dict[str, Any]:
+    """The JSON answer of `metrics query`: series with [ts, value] pairs and freshness."""
+    if end < start:
+        raise UsageError(f"--end ({utc_iso(end)}) is before --start ({utc_iso(start)})")
+    if step <= 0:
+        raise UsageError("--step must be positive")
+    if (end - start) / step + 1 > MAX_POINTS:
+        raise UsageError(f"{(end - start) / step + 1:.0f} points per series is too many (at most "
+                         f"{MAX_POINTS}); use a larger --step, e.g. {format_duration(auto_step(start, end))}")
+    df: pd.DataFrame = store.query_range(expr, start, end, step)
+    label_cols = [c for c in df.columns if c not in ("timestamp", "value")]
+    series = []
+    if not df.empty:
+        groups = df.groupby(label_cols, sort=True, dropna=False) if label_cols else [((), df)]
+        for key, part in groups:
+            keys = key if isinstance(key, tuple) else (key,)
+            labels = {c: v for c, v in zip(label_cols, keys, strict=True) if isinstance(v, str)}
+            values = [[float(t), float(v)] for t, v in zip(part["timestamp"], part["value"], strict=True)]
+            series.append({"labels": labels, "values": values})
+    newest = float(df["timestamp"].max()) if not df.empty else None
+    attrs = df.attrs
+    age = attrs.get("age_s") if "age_s" in attrs else (
+        None if newest is None else max(0.0, min(end, now) - newest))
+    reachable = bool(attrs.get("reachable", True))
+    stale = bool(attrs.get("stale", False)) or not reachable
+    out: dict[str, Any] = {"query": expr, "backend": getattr(store, "backend", type(store).__name__),
+                           "start": utc_iso(start), "end": utc_iso(end), "step": step, "series": series,
+                           "stale": stale, "reachable": reachable, "age_s": age}
+    if attrs.get("error"):
+        out["error"] = attrs["error"]
+    return out
+
+
+def _print_table(answer: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from streamverse.output import console
+
+    table = Table("series", "points", "first", "last", "last value", "min", "max",
+                  title=f"{answer['query']}  [{answer['backend']}]  {answer['start']} .. {answer['end']} "
+                        f"step {format_duration(answer['step'])}", title_justify="left")
+    for s in answer["series"]:
+        vals = [v for _, v in s["values"]]
+        name = s["labels"].get("__name__", "")
+        rest = ",".join(f'{k}="{v}"' for k, v in s["labels"].items() if k != "__name__")
+        table.add_row(f"{name}{{{rest}}}" if rest or not name else name, str(len(vals)),
+                      utc_iso(s["values"][0][0]), utc_iso(s["values"][-1][0]), f"{vals[-1]:.6g}",
+                      f"{min(vals):.6g}", f"{max(vals):.6g}")
+    console.print(table)
+    if not answer["series"]:
+        console.print("no data for this query in this window")
+    if not answer["reachable"]:
+        console.print(f"[bold red]metric store unreachable[/]: {answer.get('error', '')}")
+    elif answer["stale"]:
+        console.print(f"[yellow]stale[/]: newest sample is {answer['age_s']:.0f}s old")
+
+
+@metrics_app.command("query")
+def query(
+    expr: Annotated[str, typer.Argument(metavar="SELECTOR_OR_EXPR",
+                                        help='a selector like name{a="x"} or a PromQL expression')],
+    start: Annotated[str, typer.Option(help="ISO-8601 UTC, epoch seconds, or relative like -1h")] = "-1h",
+    end: Annotated[str, typer.Option(help="ISO-8601 UTC, epoch seconds, or now")] = "now",
+    step: Annotated[str | None, typer.Option(help="resolution, e.g. 60s (default: about 250 points)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+) -> None:
+    """Read a series (or a PromQL expression) from the configured metric store."""
+    from streamverse.collectors.service import make_store
+    from streamverse.settings import get_settings
+
+    clock: Clock = RealClock()
+    try:
+        now = clock.now()
+        t0, t1 = parse_time(start, now=now), parse_time(end, now=now)
+        step_s = parse_duration(step) if step else auto_step(t0, t1)
+        store = make_store(get_settings())
+        answer = run_query(store, expr, start=t0, end=t1, step=step_s, now=now)
+    except (StreamVerseError, ValueError) as exc:
+        fail(str(exc))
+        return
+    if json_out:
+        emit_json(answer)
+    else:
+        _print_table(answer)
+    if not answer["reachable"]:
+        raise typer.Exit(1)

@@ -1,0 +1,585 @@
+"""A small PromQL subset evaluated over the embedded store, with Prometheus' semantics.
+
+Supported: selectors with `[range]` and `offset`, `rate`, `increase`, `irate`, `delta`,
+`*_over_time`, `histogram_quantile`, `abs`/`clamp_min`/`clamp_max`/`vector`/`scalar`/`time`,
+`sum/avg/max/min/count [by|without (...)]`, arithmetic and comparisons between vectors and
+scalars (`on`/`ignoring` one-to-one matching, `bool`). Windows and lookback follow
+Prometheus 2.x (the version Debian ships): both ends of a range are included, and
+rate/increase extrapolate to the window edges exactly as `extrapolatedRate` does, so the
+same question gets the same answer from both backends.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from streamverse.collectors.selector import parse_selector
+from streamverse.durations import parse_duration
+from streamverse.errors import UsageError
+
+AGGREGATIONS = ("sum", "avg", "max", "min", "count")
+RANGE_FUNCS = ("rate", "increase", "irate", "delta", "avg_over_time", "sum_over_time", "min_over_time",
+               "max_over_time", "count_over_time", "last_over_time")
+_TOKEN = re.compile(r"""\s*(?:
+    (?P<dur>(?:\d+(?:ms|s|m|h|d|w))+(?![a-zA-Z0-9_]))
+  |     (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![a-zA-Z_]))
+  | (?P<ident>[a-zA-Z_:][a-zA-Z0-9_:]*)
+  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<op>==|!=|>=|<=|=~|!~|[-+*/%(){}\[\],<>=^])
+)""", re.VERBOSE)
+_BINARY_PREC = {"==": 1, "!=": 1, ">": 1, "<": 1, ">=": 1, "<=": 1, "+": 2, "-": 2, "*": 3, "/": 3, "%": 3,
+                "^": 4}
+_COMPARISONS = ("==", "!=", ">", "<", ">=", "<=")
+
+
+class PromQLError(UsageError):
+    """An expression outside the supported subset or with a syntax error; says where."""
+
+
+class SeriesSource(Protocol):
+    """What the evaluator needs from a store: samples of matching series in a window."""
+
+    def load(self, selector: str, start: float, end: float) -> list[Any]:
+        """SeriesData (labels, ts ms, values, stored increments or None) per matching series."""
+        ...
+
+
+# -- syntax tree -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Sel:
+    selector: str
+    range_s: float | None = None
+    offset_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Agg:
+    op: str
+    expr: Any
+    labels: tuple[str, ...] | None = None
+    without: bool = False
+
+
+@dataclass(frozen=True)
+class Bin:
+    op: str
+    lhs: Any
+    rhs: Any
+    match: tuple[str, tuple[str, ...]] | None = None  # ("on"|"ignoring", labels)
+    bool_: bool = False
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks: list[tuple[str, str, int, int]] = []
+        pos = 0
+        while pos < len(text):
+            if text[pos:].strip() == "":
+                break
+            m = _TOKEN.match(text, pos)
+            if not m or m.lastgroup is None:
+                at = len(text) - len(text[pos:].lstrip())
+                raise self.error(f"unexpected {text[at]!r}", at)
+            self.toks.append((m.lastgroup, m.group(m.lastgroup), m.start(m.lastgroup), m.end()))
+            pos = m.end()
+        self.i = 0
+
+    def error(self, message: str, pos: int | None = None) -> PromQLError:
+        if pos is None:
+            pos = self.toks[self.i][2] if self.i < len(self.toks) else len(self.text)
+        return PromQLError(f"bad PromQL at column {pos + 1}: {message}\n  {self.text}\n  {' ' * pos}^")
+
+    def peek(self, k: int = 0) -> tuple[str, str]:
+        j = self.i + k
+        return (self.toks[j][0], self.toks[j][1]) if j < len(self.toks) else ("eof", "")
+
+    def take(self, value: str | None = None) -> str:
+        kind, val = self.peek()
+        if kind == "eof" or (value is not None and val != value):
+            raise self.error(f"expected {value!r}" if value else "unexpected end of expression")
+        self.i += 1
+        return val
+
+    def parse(self) -> Any:
+        node = self.expr(0)
+        if self.peek()[0] != "eof":
+            raise self.error(f"unexpected {self.peek()[1]!r}")
+        return node
+
+    def expr(self, min_prec: int) -> Any:
+        lhs = self.unary()
+        while True:
+            kind, op = self.peek()
+            prec = _BINARY_PREC.get(op) if kind == "op" else None
+            if prec is None or prec < min_prec:
+                return lhs
+            self.i += 1
+            bool_ = False
+            if self.peek() == ("ident", "bool"):
+                self.i += 1
+                bool_ = True
+            match = None
+            if self.peek()[1] in ("on", "ignoring") and self.peek(1)[1] == "(":
+                mode = self.take()
+                match = (mode, self.label_list())
+            rhs = self.expr(prec + (0 if op == "^" else 1))
+            lhs = Bin(op, lhs, rhs, match, bool_)
+
+    def unary(self) -> Any:
+        if self.peek() == ("op", "-"):
+            self.i += 1
+            return Bin("*", Num(-1.0), self.unary())
+        if self.peek() == ("op", "+"):
+            self.i += 1
+        return self.postfix(self.primary())
+
+    def postfix(self, node: Any) -> Any:
+        if self.peek()[1] == "[":
+            if not isinstance(node, Sel):
+                raise self.error("a [range] applies only to a series selector")
+            self.i += 1
+            start = self.toks[self.i][2] if self.i < len(self.toks) else len(self.text)
+            while self.peek()[1] != "]":
+                self.take()
+            end = self.toks[self.i][2]
+            self.take("]")
+            node = Sel(node.selector, _duration(self.text[start:end], self, start), node.offset_s)
+        if self.peek() == ("ident", "offset"):
+            self.i += 1
+            if not isinstance(node, Sel):
+                raise self.error("offset applies only to a series selector")
+            start = self.toks[self.i][2]
+            self.take()
+            node = Sel(node.selector, node.range_s, _duration(self.text[start:self.toks[self.i - 1][3]],
+                                                              self, start))
+        return node
+
+    def label_list(self) -> tuple[str, ...]:
+        self.take("(")
+        out = []
+        while self.peek()[1] != ")":
+            kind, val = self.peek()
+            if kind != "ident":
+                raise self.error("expected a label name")
+            out.append(self.take())
+            if self.peek()[1] == ",":
+                self.i += 1
+        self.take(")")
+        return tuple(out)
+
+    def primary(self) -> Any:
+        kind, val = self.peek()
+        if kind == "num":
+            self.i += 1
+            return Num(float(val))
+        if val == "(":
+            self.i += 1
+            node = self.expr(0)
+            self.take(")")
+            return node
+        if val == "{" or kind == "ident":
+            if kind == "ident" and val in AGGREGATIONS and self.peek(1)[1] in ("(", "by", "without"):
+                return self.aggregation()
+            if kind == "ident" and self.peek(1)[1] == "(":
+                return self.call()
+            return self.selector()
+        raise self.error(f"unexpected {val!r}" if val else "unexpected end of expression")
+
+    def aggregation(self) -> Agg:
+        op = self.take()
+        labels, without = None, False
+        if self.peek()[1] in ("by", "without"):
+            without = self.take() == "without"
+            labels = self.label_list()
+        self.take("(")
+        inner = self.expr(0)
+        self.take(")")
+        if self.peek()[1] in ("by", "without"):
+            without = self.take() == "without"
+            labels = self.label_list()
+        return Agg(op, inner, labels, without)
+
+    def call(self) -> Call:
+        pos = self.toks[self.i][2]
+        func = self.take()
+        if func not in RANGE_FUNCS and func not in _INSTANT_FUNCS:
+            raise self.error(f"function {func!r} is not in the supported subset", pos)
+        self.take("(")
+        args = []
+        while self.peek()[1] != ")":
+            args.append(self.expr(0))
+            if self.peek()[1] == ",":
+                self.i += 1
+        self.take(")")
+        ranged = len(args) == 1 and isinstance(args[0], Sel) and args[0].range_s is not None
+        if func in RANGE_FUNCS and not ranged:
+            raise self.error(f"{func}() takes one range selector such as x[5m]", pos)
+        return Call(func, tuple(args))
+
+    def selector(self) -> Sel:
+        start = self.toks[self.i][2]
+        if self.peek()[0] == "ident":
+            self.i += 1
+        end = self.toks[self.i - 1][3] if self.i > 0 else start
+        if self.peek()[1] == "{":
+            depth = 0
+            while True:
+                val = self.take()
+                depth += {"{": 1, "}": -1}.get(val, 0)
+                if depth == 0:
+                    break
+            end = self.toks[self.i - 1][3]
+        text = self.text[start:end].strip()
+        try:
+            parse_selector(text)
+        except ValueError as exc:
+            raise self.error(str(exc).splitlines()[0], start) from None
+        return Sel(text)
+
+
+def _duration(text: str, parser: _Parser, pos: int) -> float:
+    try:
+        return parse_duration(text.strip())
+    except UsageError:
+        raise parser.error(f"bad duration {text.strip()!r}", pos) from None
+
+
+def parse(expr: str) -> Any:
+    """The syntax tree of an expression; raises PromQLError with the column of the problem."""
+    return _Parser(expr).parse()
+
+
+# -- evaluation --------------------------------------------------------------------------------
+Vector = list[tuple[dict[str, str], np.ndarray]]
+
+
+@dataclass
+class _Ctx:
+    source: SeriesSource
+    steps_ms: np.ndarray
+    lookback_ms: int
+
+
+def evaluate_range(source: SeriesSource, expr: str, *, start: float, end: float, step: float,
+                   lookback_s: float = 300.0) -> pd.DataFrame:
+    """Long frame (timestamp, value, labels...) of an expression at each step in [start, end]."""
+    if step <= 0:
+        raise ValueError("step must be positive")
+    if end < start:
+        raise ValueError("end is before start")
+    n = int(round((end - start) * 1000)) // int(round(step * 1000)) + 1
+    steps = np.round(start * 1000 + np.arange(n) * step * 1000).astype(np.int64)
+    result = _eval(parse(expr), _Ctx(source, steps, round(lookback_s * 1000)))
+    ts = steps / 1000.0
+    if isinstance(result, np.ndarray):
+        ok = ~np.isnan(result)
+        return pd.DataFrame({"timestamp": ts[ok], "value": result[ok]})
+    frames = []
+    for labels, vals in result:
+        ok = ~np.isnan(vals)
+        if ok.any():
+            frame = pd.DataFrame({"timestamp": ts[ok], "value": vals[ok]})
+            for k, v in labels.items():
+                frame[k] = v
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame({"timestamp": pd.Series(dtype="float64"), "value": pd.Series(dtype="float64")})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _eval(node: Any, ctx: _Ctx) -> np.ndarray | Vector:
+    if isinstance(node, Num):
+        return np.full(len(ctx.steps_ms), node.value)
+    if isinstance(node, Sel):
+        if node.range_s is not None:
+            raise PromQLError(f"range vector {node.selector}[...] must be inside a function such as rate()")
+        return _instant(node, ctx)
+    if isinstance(node, Call):
+        if node.func in RANGE_FUNCS:
+            return _range_func(node.func, node.args[0], ctx)
+        return _INSTANT_FUNCS[node.func](ctx, *[_eval(a, ctx) for a in node.args])
+    if isinstance(node, Agg):
+        return _aggregate(node, _vector(_eval(node.expr, ctx), node.op))
+    if isinstance(node, Bin):
+        return _binary(node, _eval(node.lhs, ctx), _eval(node.rhs, ctx))
+    raise PromQLError(f"cannot evaluate {node!r}")  # pragma: no cover
+
+
+def _vector(value: np.ndarray | Vector, where: str) -> Vector:
+    if isinstance(value, np.ndarray):
+        raise PromQLError(f"{where}() needs an instant vector, not a scalar")
+    return value
+
+
+def _instant(sel: Sel, ctx: _Ctx) -> Vector:
+    off = round(sel.offset_s * 1000)
+    t = ctx.steps_ms - off
+    out = []
+    for sd in ctx.source.load(sel.selector, (t[0] - ctx.lookback_ms) / 1000, t[-1] / 1000):
+        idx = np.searchsorted(sd.ts, t, side="right") - 1
+        ok = idx >= 0
+        ok[ok] &= t[ok] - sd.ts[idx[ok]] <= ctx.lookback_ms
+        vals = np.where(ok, sd.values[np.maximum(idx, 0)], np.nan)
+        out.append((dict(sd.labels), vals))
+    return out
+
+
+def _range_func(func: str, sel: Sel, ctx: _Ctx) -> Vector:
+    off = round(sel.offset_s * 1000)
+    rng = round((sel.range_s or 0) * 1000)
+    t = ctx.steps_ms - off
+    out = []
+    for sd in ctx.source.load(sel.selector, (t[0] - rng) / 1000, t[-1] / 1000):
+        i0 = np.searchsorted(sd.ts, t - rng, side="left")
+        i1 = np.searchsorted(sd.ts, t, side="right") - 1
+        count = i1 - i0 + 1
+        labels = {k: v for k, v in sd.labels.items() if k != "__name__"} \
+            if func != "last_over_time" else dict(sd.labels)
+        out.append((labels, _window(func, sd, i0, i1, count, t, rng)))
+    return out
+
+
+def _window(func: str, sd: Any, i0: np.ndarray, i1: np.ndarray, count: np.ndarray, t: np.ndarray,
+            rng: int) -> np.ndarray:
+    """One value per step from the samples in [t - range, t]; NaN where Prometheus returns nothing."""
+    res = np.full(len(t), np.nan)
+    n = len(sd.ts)
+    if n == 0:
+        return res
+    a, b = np.clip(i0, 0, n - 1), np.clip(i1, 0, n - 1)
+    v, ts = sd.values, sd.ts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if func in ("rate", "increase", "delta"):
+            ok = count >= 2
+            if func == "delta":
+                result = v[b] - v[a]
+            else:
+                from streamverse.collectors.embedded import adjusted_at
+
+                result = adjusted_at(sd, b) - adjusted_at(sd, a)
+            start, end = t - rng, t
+            dur_start = (ts[a] - start) / 1000.0
+            dur_end = (end - ts[b]) / 1000.0
+            sampled = (ts[b] - ts[a]) / 1000.0
+            avg = sampled / np.maximum(count - 1, 1)
+            if func != "delta":
+                to_zero = np.where((result > 0) & (v[a] >= 0), sampled * (v[a] / result), np.inf)
+                dur_start = np.minimum(dur_start, to_zero)
+            thr = avg * 1.1
+            interval = (sampled + np.where(dur_start < thr, dur_start, avg / 2)
+                        + np.where(dur_end < thr, dur_end, avg / 2))
+            result = result * (interval / sampled)
+            if func == "rate":
+                result = result / (rng / 1000.0)
+            res[ok] = result[ok]
+        elif func == "irate":
+            ok = count >= 2
+            prev = np.maximum(b - 1, 0)
+            dv = np.where(v[b] < v[prev], v[b], v[b] - v[prev])
+            res[ok] = (dv / ((ts[b] - ts[prev]) / 1000.0))[ok]
+        else:
+            ok = count >= 1
+            if func in ("sum_over_time", "avg_over_time", "count_over_time"):
+                csum = np.concatenate(([0.0], np.cumsum(v)))
+                total = csum[b + 1] - csum[a]
+                val = {"sum_over_time": total, "avg_over_time": total / count,
+                       "count_over_time": count.astype(float)}[func]
+            elif func == "last_over_time":
+                val = v[b]
+            else:
+                ufunc = np.maximum if func == "max_over_time" else np.minimum
+                idx = np.empty(2 * len(t), dtype=np.int64)
+                idx[0::2], idx[1::2] = a, np.minimum(b + 1, n)
+                padded = np.append(v, np.nan)
+                val = ufunc.reduceat(padded, idx)[0::2]
+            res[ok] = val[ok]
+    return res
+
+
+def _group_key(labels: dict[str, str], agg: Agg) -> dict[str, str]:
+    if agg.labels is None:
+        return {}
+    if agg.without:
+        return {k: v for k, v in labels.items() if k not in agg.labels and k != "__name__"}
+    return {k: labels[k] for k in agg.labels if k in labels}
+
+
+def _aggregate(agg: Agg, vec: Vector) -> Vector:
+    groups: dict[tuple[tuple[str, str], ...], list[np.ndarray]] = {}
+    keys: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for labels, vals in vec:
+        key_labels = _group_key(labels, agg)
+        key = tuple(sorted(key_labels.items()))
+        groups.setdefault(key, []).append(vals)
+        keys[key] = key_labels
+    out = []
+    for key, arrays in groups.items():
+        m = np.vstack(arrays)
+        present = ~np.isnan(m)
+        cnt = present.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if agg.op == "sum":
+                val = np.where(present, m, 0.0).sum(axis=0)
+            elif agg.op == "avg":
+                val = np.where(present, m, 0.0).sum(axis=0) / cnt
+            elif agg.op == "count":
+                val = cnt.astype(float)
+            elif agg.op == "max":
+                val = np.where(present, m, -np.inf).max(axis=0)
+            else:
+                val = np.where(present, m, np.inf).min(axis=0)
+        out.append((keys[key], np.where(cnt > 0, val, np.nan)))
+    return out
+
+
+def _apply(op: str, a: np.ndarray, b: np.ndarray, bool_: bool, keep_lhs: bool) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if op in _COMPARISONS:
+            hit = {"==": np.equal, "!=": np.not_equal, ">": np.greater, "<": np.less,
+                   ">=": np.greater_equal, "<=": np.less_equal}[op](a, b)
+            missing = np.isnan(a) | np.isnan(b)
+            if bool_:
+                return np.where(missing, np.nan, hit.astype(float))
+            return np.where(hit & ~missing, a if keep_lhs else b, np.nan)
+        if op == "%":
+            return np.fmod(a, b)
+        if op == "^":
+            return np.power(a, b)
+        return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}[op](a, b)
+
+
+def _drop_name(labels: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in labels.items() if k != "__name__"}
+
+
+def _binary(node: Bin, lhs: np.ndarray | Vector, rhs: np.ndarray | Vector) -> np.ndarray | Vector:
+    op = node.op
+    if isinstance(lhs, np.ndarray) and isinstance(rhs, np.ndarray):
+        if op in _COMPARISONS and not node.bool_:
+            raise PromQLError("comparisons between scalars need the bool modifier")
+        return _apply(op, lhs, rhs, True, True)
+    keep_name = op in _COMPARISONS and not node.bool_
+    if isinstance(rhs, np.ndarray):
+        return [(labels if keep_name else _drop_name(labels), _apply(op, vals, rhs, node.bool_, True))
+                for labels, vals in _vector(lhs, op)]
+    if isinstance(lhs, np.ndarray):
+        return [(labels if keep_name else _drop_name(labels), _apply(op, lhs, vals, node.bool_, False))
+                for labels, vals in rhs]
+
+    def signature(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        if node.match and node.match[0] == "on":
+            return tuple(sorted((k, labels.get(k, "")) for k in node.match[1]))
+        ignored = set(node.match[1]) if node.match else set()
+        return tuple(sorted((k, v) for k, v in labels.items() if k != "__name__" and k not in ignored))
+
+    right: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
+    for labels, vals in rhs:
+        sig = signature(labels)
+        if sig in right:
+            raise PromQLError(f"many-to-one matching is not supported: duplicate series {dict(sig)} on the "
+                              "right-hand side; aggregate first, e.g. sum by (...)")
+        right[sig] = vals
+    out = []
+    for labels, vals in lhs:
+        other = right.get(signature(labels))
+        if other is None:
+            continue
+        if node.match and node.match[0] == "on":
+            res_labels = {k: labels[k] for k in node.match[1] if k in labels}
+        elif node.match:
+            res_labels = {k: v for k, v in _drop_name(labels).items() if k not in node.match[1]}
+        else:
+            res_labels = labels if keep_name else _drop_name(labels)
+        out.append((res_labels, _apply(op, vals, other, node.bool_, True)))
+    return out
+
+
+def _histogram_quantile(ctx: _Ctx, q: np.ndarray | Vector, vec: np.ndarray | Vector) -> Vector:
+    if not isinstance(q, np.ndarray):
+        raise PromQLError("histogram_quantile() takes a scalar quantile first")
+    groups: dict[tuple[tuple[str, str], ...], list[tuple[float, np.ndarray]]] = {}
+    out_labels: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for labels, vals in _vector(vec, "histogram_quantile"):
+        if "le" not in labels:
+            continue
+        rest = {k: v for k, v in labels.items() if k not in ("le", "__name__")}
+        key = tuple(sorted(rest.items()))
+        groups.setdefault(key, []).append((float(labels["le"].replace("+Inf", "inf")), vals))
+        out_labels[key] = rest
+    out = []
+    for key, buckets in groups.items():
+        buckets.sort(key=lambda b: b[0])
+        bounds = np.array([b for b, _ in buckets])
+        counts = np.vstack([v for _, v in buckets])
+        res = np.array([_bucket_quantile(float(q[i]), bounds, counts[:, i]) for i in range(counts.shape[1])])
+        out.append((out_labels[key], res))
+    return out
+
+
+def _bucket_quantile(q: float, bounds: np.ndarray, counts: np.ndarray) -> float:
+    """Prometheus' bucketQuantile: linear interpolation inside the bucket, monotonic counts."""
+    ok = ~np.isnan(counts)
+    bounds, counts = bounds[ok], counts[ok]
+    if math.isnan(q) or len(bounds) < 2 or not math.isinf(bounds[-1]):
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    counts = np.maximum.accumulate(counts)
+    total = counts[-1]
+    if total == 0:
+        return math.nan
+    rank = q * total
+    b = int(np.searchsorted(counts, rank, side="left"))
+    if b == len(bounds) - 1:
+        return float(bounds[-2])
+    if b == 0 and bounds[0] <= 0:
+        return float(bounds[0])
+    start, end = (0.0, bounds[b]) if b == 0 else (bounds[b - 1], bounds[b])
+    count = counts[b] - (counts[b - 1] if b > 0 else 0.0)
+    rank -= counts[b - 1] if b > 0 else 0.0
+    return float(start + (end - start) * (rank / count)) if count else float(end)
+
+
+def _scalar_of(ctx: _Ctx, vec: np.ndarray | Vector) -> np.ndarray:
+    v = _vector(vec, "scalar")
+    return v[0][1] if len(v) == 1 else np.full(len(ctx.steps_ms), np.nan)
+
+
+def _clamp(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[..., Vector]:
+    def apply(ctx: _Ctx, vec: np.ndarray | Vector, bound: np.ndarray | Vector) -> Vector:
+        if not isinstance(bound, np.ndarray):
+            raise PromQLError("clamp bounds must be scalars")
+        return [(_drop_name(lab), fn(vals, bound)) for lab, vals in _vector(vec, "clamp")]
+    return apply
+
+
+_INSTANT_FUNCS: dict[str, Callable[..., Any]] = {
+    "histogram_quantile": _histogram_quantile,
+    "abs": lambda ctx, vec: [(_drop_name(lab), np.abs(v)) for lab, v in _vector(vec, "abs")],
+    "clamp_min": _clamp(np.maximum),
+    "clamp_max": _clamp(np.minimum),
+    "vector": lambda ctx, s: [({}, s)],
+    "scalar": _scalar_of,
+    "time": lambda ctx: ctx.steps_ms / 1000.0,
+}
