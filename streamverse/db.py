@@ -19,6 +19,8 @@ def _import_models() -> None:
     for module in (
         "streamverse.api.models",
         "streamverse.platform.models",
+        "streamverse.platform.models_users",
+        "streamverse.platform.media.models",
         "streamverse.collectors.models",
     ):
         try:

@@ -45,6 +45,8 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _SEED_SCRYPT_N = 2**12  # seeded demo accounts share a known password; keep seeding fast
 
 
+PLAYABLE = "playable"  # Video.status once its ladder is published
+
 def segment_key(video_id: int, rendition: str, index: int) -> str:
     """The object key of one media segment, shared by origin, caches and the simulator."""
     return f"videos/{video_id}/{rendition}/seg_{index:05d}.ts"
@@ -102,7 +104,7 @@ def seed_catalog(*, session: Session, count: int = 3000, seed: int = 7, clock: C
         genre = GENRES[genres[i]]
         videos.append({
             "id": vid, "title": titles[i], "genre": genre, "duration_s": float(durations[i]),
-            "popularity_rank": int(ranks[i]), "status": "playable",
+            "popularity_rank": int(ranks[i]), "status": PLAYABLE,
             "description": f"A {genre} title, {int(durations[i] // 60)} minutes.",
             "created_at": datetime.fromtimestamp(now - float(ages[i]), tz=UTC),
         })
@@ -131,12 +133,22 @@ def _bump_sequence(session: Session, table: str) -> None:
 
 
 def list_videos(*, session: Session, q: str | None = None, offset: int = 0, limit: int = 50) -> list[Video]:
-    """Titles by popularity, optionally those whose title contains `q` (case-insensitive)."""
-    stmt = select(Video).order_by(col(Video.popularity_rank), col(Video.id))
+    """Playable titles by popularity, optionally those whose title contains `q` (case-insensitive).
+
+    Uploads still being processed are not listed: a viewer could not play them yet.
+    """
+    stmt = (select(Video).where(Video.status == PLAYABLE)
+            .order_by(col(Video.popularity_rank), col(Video.id)))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(func.lower(Video.title).like(f"%{escaped.lower()}%", escape="\\"))
     return list(session.exec(stmt.offset(max(0, offset)).limit(max(0, min(limit, 1000)))))
+
+
+def get_playable(*, session: Session, video_id: int) -> Video | None:
+    """One title that can be played now, or None (unknown or still processing)."""
+    video = session.get(Video, video_id)
+    return video if video is not None and video.status == PLAYABLE else None
 
 
 def get_video(*, session: Session, video_id: int) -> Video | None:
@@ -158,6 +170,7 @@ def catalog_arrays(*, session: Session) -> dict[str, np.ndarray]:
     rows = session.exec(
         select(Video.id, Video.duration_s, Video.popularity_rank, func.max(Rendition.height))
         .join(Rendition, col(Rendition.video_id) == col(Video.id))
+        .where(Video.status == PLAYABLE)
         .group_by(col(Video.id), col(Video.duration_s), col(Video.popularity_rank))
         .order_by(col(Video.popularity_rank), col(Video.id))
     ).all()

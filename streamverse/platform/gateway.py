@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.requests import ClientDisconnect
 
 from streamverse.clock import Clock
 from streamverse.jsonlog import hash_user_id, truncate_ip
@@ -195,7 +196,12 @@ class Gateway:
             headers["x-user-id"] = principal.user_id
             headers["x-client-region"] = request.headers.get("x-client-region") or self.default_client_region
         headers["x-forwarded-for"] = self.client_ip(request)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            # The client went away mid-body (a dropped upload): nothing to answer, nothing failed.
+            log.info("client disconnected before sending its body", extra={"upstream": upstream})
+            return Response(status_code=499)
         url = self.upstreams[upstream] + path
         query = request.url.query
         if query:
@@ -310,6 +316,27 @@ def create_gateway_app(*, settings: Settings, clock: Clock, limiter: RateLimiter
     async def playback(request: Request, video_id: str) -> Response:
         return await guarded(request, "/v1/playback/{video_id}", "playback", f"/v1/playback/{video_id}",
                              needs_user=True)
+
+    if "uploads" in gw.upstreams:  # the media path: tus uploads and the user's privacy requests
+        @app.api_route("/v1/uploads", methods=["POST", "GET", "OPTIONS"],
+                       summary="Create (tus) or list uploads")
+        async def uploads(request: Request) -> Response:
+            return await guarded(request, "/v1/uploads", "uploads", "/v1/uploads", needs_user=True)
+
+        @app.api_route("/v1/uploads/{upload_id}", methods=["HEAD", "PATCH", "GET", "DELETE"],
+                       summary="Offset, append, status or abandon an upload (tus)")
+        async def upload(request: Request, upload_id: str) -> Response:
+            return await guarded(request, "/v1/uploads/{upload_id}", "uploads", f"/v1/uploads/{upload_id}",
+                                 needs_user=True)
+
+        @app.api_route("/v1/me", methods=["DELETE"], summary="Erase your account and data (GDPR/CCPA)")
+        async def me(request: Request) -> Response:
+            return await guarded(request, "/v1/me", "uploads", "/v1/me", needs_user=True)
+
+        @app.api_route("/v1/me/{rest:path}", methods=["GET", "PUT", "POST"],
+                       summary="Your profile, history and data export")
+        async def me_rest(request: Request, rest: str) -> Response:
+            return await guarded(request, "/v1/me/{rest}", "uploads", f"/v1/me/{rest}", needs_user=True)
 
     @app.get("/health", summary="Liveness and upstream breaker states")
     async def health() -> dict[str, object]:

@@ -170,7 +170,7 @@ def create_playback_app(*, settings: Settings, clock: Clock, resolve_pop: Callab
         if video_id in known:
             return True
         with Session(db) as session:
-            found = service.get_video(session=session, video_id=video_id) is not None
+            found = service.get_playable(session=session, video_id=video_id) is not None
         if found:
             known.add(video_id)
         return found
