@@ -31,6 +31,7 @@ LOW_BUFFER_S = 6.0  # below one segment: drop to what the estimate surely sustai
 PANIC_FACTOR = 0.5
 MAX_BUFFER_S = 30.0  # hls.js maxBufferLength
 LADDER_BPS = np.array([rung[3] for rung in LADDER], dtype=np.float64)
+assert FAST_HALF_LIFE_S * 3 == SLOW_HALF_LIFE_S  # the array paths share one exp2 between the two averages
 
 T = TypeVar("T", float, np.ndarray)
 
@@ -51,8 +52,16 @@ def ewma_update(estimate: T, sample: T, weight_s: T, half_life_s: float) -> T:
 def update_bandwidth(fast: T, slow: T, total_weight_s: T, sample_bps: T,
                      duration_s: T) -> tuple[T, T, T]:
     """Feed one download (bits/s over `duration_s`) into both averages."""
-    return (ewma_update(fast, sample_bps, duration_s, FAST_HALF_LIFE_S),
-            ewma_update(slow, sample_bps, duration_s, SLOW_HALF_LIFE_S),
+    if not any(isinstance(x, np.ndarray) and x.ndim > 0
+               for x in (fast, slow, total_weight_s, sample_bps, duration_s)):
+        return (ewma_update(fast, sample_bps, duration_s, FAST_HALF_LIFE_S),
+                ewma_update(slow, sample_bps, duration_s, SLOW_HALF_LIFE_S),
+                total_weight_s + duration_s)
+    # Arrays (fast-forward): one exp2 serves both averages, the fast half-life being a third of the slow.
+    adj_slow = np.exp2(np.asarray(duration_s, dtype=np.float64) * (-1.0 / SLOW_HALF_LIFE_S))
+    adj_fast = adj_slow * adj_slow * adj_slow
+    sample = np.asarray(sample_bps, dtype=np.float64)
+    return (sample + adj_fast * (fast - sample), sample + adj_slow * (slow - sample),
             total_weight_s + duration_s)
 
 
@@ -60,8 +69,9 @@ def bandwidth_estimate(fast: T, slow: T, total_weight_s: T,
                        default_bps: float = DEFAULT_ESTIMATE_BPS) -> T:
     """min(fast, slow) after zero-bias correction; the default before any sample."""
     w = np.asarray(total_weight_s, dtype=np.float64)
-    zf_fast = 1.0 - np.exp(math.log(0.5) / FAST_HALF_LIFE_S * w)
-    zf_slow = 1.0 - np.exp(math.log(0.5) / SLOW_HALF_LIFE_S * w)
+    left_slow = np.exp2(w * (-1.0 / SLOW_HALF_LIFE_S))  # one exp2 for both (fast half-life = slow / 3)
+    zf_fast = 1.0 - left_slow * left_slow * left_slow
+    zf_slow = 1.0 - left_slow
     with np.errstate(divide="ignore", invalid="ignore"):
         est = np.minimum(np.asarray(fast) / zf_fast, np.asarray(slow) / zf_slow)
     est = np.where(w > 0, est, default_bps)
@@ -70,8 +80,11 @@ def bandwidth_estimate(fast: T, slow: T, total_weight_s: T,
 
 def highest_rung(bandwidth_bps: Any, max_index: Any = len(LADDER) - 1) -> Any:
     """Index of the highest rung whose bitrate fits in `bandwidth_bps` (0 when none does)."""
-    idx = np.searchsorted(LADDER_BPS, np.asarray(bandwidth_bps, dtype=np.float64), side="right") - 1
-    idx = np.clip(idx, 0, max_index)
+    bw = np.asarray(bandwidth_bps, dtype=np.float64)
+    idx = (bw >= LADDER_BPS[1]).astype(np.int64)  # four compares beat a binary search per element
+    for rung_bps in LADDER_BPS[2:]:
+        idx += bw >= rung_bps
+    idx = np.minimum(idx, max_index)
     return _like(idx, bandwidth_bps, max_index)
 
 
@@ -85,8 +98,8 @@ def choose_rendition(current: Any, estimate_bps: Any, buffer_s: Any,
     buf = np.asarray(buffer_s)
     nxt = np.where((up > cur) & (buf >= UPSWITCH_BUFFER_S), up, np.minimum(cur, keep))
     nxt = np.where(buf < LOW_BUFFER_S, np.minimum(nxt, np.maximum(panic, np.minimum(cur, keep) - 1)), nxt)
-    nxt = np.clip(nxt, 0, max_index)
-    return _like(nxt.astype(np.int64), current, estimate_bps, buffer_s, max_index)
+    nxt = np.minimum(np.maximum(nxt, 0), max_index)
+    return _like(nxt.astype(np.int64, copy=False), current, estimate_bps, buffer_s, max_index)
 
 
 def step_buffer(buffer_s: Any, throughput_bps: Any, bitrate_bps: Any, dt_s: Any,

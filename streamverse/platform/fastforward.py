@@ -4,23 +4,29 @@ The same `Platform` (CDN caches, health checks, GeoDNS, fault book) that serves 
 HTTP is driven here by a discrete-time loop; only the viewers are modelled in bulk.
 
 Modelling choices, and why:
-- Time step 30 s (five 6-s segments). The hls.js EWMA half-lives (3 s, 9 s) are shorter
-  than a step, so within a step the estimate converges to the step's throughput: one
-  sample per step, weighted by its download time, gives the same decisions as five.
-  Health checks still tick every `health_interval_s` inside a step, so hard outages are
-  caught within their interval, and 100,000 sessions x 24 h is 2,880 vector steps.
+- Time step 30 s (five 6-s segments) for runs up to 6 h, 60 s beyond: the telemetry
+  written for such runs is per minute anyway (`default_telemetry_step`). The hls.js EWMA
+  half-lives (3 s, 9 s) are shorter than either, so within a step the estimate converges
+  to the step's throughput: one sample per step, weighted by its download time, gives
+  the same decisions as five or ten. Health checks still tick every `health_interval_s`
+  inside a step, so hard outages are caught within their interval; failing viewers give
+  up after `GIVE_UP_S` and retry `RETRIES_PER_S`, whatever the step. 100,000 sessions x
+  24 h is 1,440 vector steps.
+- Sessions live in fixed slots: a finished viewer's slot is handed to the next arrival,
+  and the arrays are compacted only when under 3/4 of the slots are live, so a step does
+  not copy twenty arrays to drop a few thousand rows. Dead slots ride along masked out.
 - Cache objects are chunks of `object_s` seconds (default 600 s = 100 segments) of one
   rendition, not single segments: 100,000 sessions would ask ~80,000 distinct segments
   per step, far more Python-level `CDN.fetch` calls than 60 s allow. Requests for the same
   (PoP, chunk) in one step are aggregated with numpy and the CDN is consulted once; its
-  answer is applied with multiplicity. A session keeps the tier of its chunk's first
-  A CDN miss on a chunk costs that chunk's segments as misses once (its fill, whoever
-  the represented viewers are), plus the requests of the other modelled sessions that
-  opened the same cold chunk in the same step (a thundering herd: a synchronised
-  audience, as a viral title brings, misses together; the viewers one modelled session
-  stands for are assumed spread out). Every other request is a hit, unless the PoP's probe
-  shows the edge is not holding objects (edge-cache-failure): then all its requests
-  miss. Continuing sessions see PoP-wide errors and latency through per-PoP probes.
+  answer is applied with multiplicity. A CDN miss on a chunk costs that chunk's segments
+  as misses once (its fill, whoever the represented viewers are), plus the requests of
+  the other modelled sessions that opened the same cold chunk in the same step (a
+  thundering herd: a synchronised audience, as a viral title brings, misses together;
+  the viewers one modelled session stands for are assumed spread out). Every other
+  request is a hit, unless the PoP's probe shows the edge is not holding objects
+  (edge-cache-failure): then all its requests miss. Continuing sessions see PoP-wide
+  errors and latency through per-PoP probes.
 - A (PoP, chunk) the CDN served without error is remembered (numpy bit array) until the
   fault effects change or the PoP has taken in a quarter of its cache since (eviction
   becomes possible), so the CDN is consulted for what could change: misses and faults.
@@ -40,24 +46,37 @@ import numpy as np
 from streamverse.clock import RealClock, VirtualClock
 from streamverse.collectors.store import MetricStore
 from streamverse.platform import abr, audience
-from streamverse.platform import metrics as m
 from streamverse.platform.catalog import LADDER, SEGMENT_SECONDS
+from streamverse.platform.fastforward_telemetry import (
+    CODES,
+    STARTUP_BIN_MS,
+    STARTUP_BINS,
+    GatewayModel,
+    TelemetryWriter,
+    TranscodeQueue,
+    default_telemetry_step,
+)
 from streamverse.platform.faults import SCENARIOS
 from streamverse.platform.topology import Topology
 
 STEP_S = 30.0
+LONG_RUN_STEP_S = 60.0
+LONG_RUN_S = 6 * 3600.0
 OBJECT_S = 600.0
 REPRESENTED_PEAK_USERS = 1_500_000  # concurrent viewers at the daily peak the run stands for
 DNS_TTL_S = 60.0
-MAX_FAILED_STEPS = 3  # about 90 s of failing retries, then the viewer gives up
-RETRIES_PER_STEP = 3
+GIVE_UP_S = 90.0  # about 90 s of failing retries, then the viewer gives up
+RETRIES_PER_S = 0.1  # a failing player retries every 10 s
 API_MS = 25.0  # gateway + playback service time for the play request
 PREWARM_SHARE = 0.1  # the popular tenth (~60 % of demand) is cached at start; prewarm costs ~1 s
-STARTUP_BIN_MS = 10.0
-STARTUP_BINS = 6000
-CODES = np.array([200, 404, 429, 500, 502, 503, 504])
-_FIELDS = ("region", "pop", "device", "row", "rend", "maxr", "pos", "buf", "fast", "slow", "wt", "bw",
+COMPACT_BELOW = 0.75  # compact the slot arrays when fewer of them than this hold live sessions
+_FIELDS = ("alive", "region", "pop", "row", "rend", "maxr", "pos", "buf", "fast", "slow", "wt", "bw",
            "watch", "starting", "fails", "resolved_at", "obj", "obj_pop", "lat", "need")
+
+
+def default_step(duration_s: float) -> float:
+    """30 s for runs up to 6 h; 60 s beyond, the resolution their telemetry is written at."""
+    return STEP_S if duration_s <= LONG_RUN_S else LONG_RUN_STEP_S
 
 
 @dataclass
@@ -79,7 +98,7 @@ class SimulationResult:
 
 
 class _Sessions:
-    """Session state as parallel numpy arrays, one element per modelled session."""
+    """Session state as parallel numpy arrays, one element per slot; `alive` marks the used slots."""
 
     def __init__(self, **arrays: np.ndarray) -> None:
         self.__dict__.update(arrays)
@@ -91,9 +110,19 @@ class _Sessions:
         for name in _FIELDS:
             setattr(self, name, getattr(self, name)[mask])
 
-    def extend(self, other: _Sessions) -> None:
+    def place(self, new: _Sessions) -> None:
+        """Put new sessions into free slots, growing the arrays when there are too few."""
+        free = np.flatnonzero(~self.alive)  # type: ignore[attr-defined]
+        n = len(new)
+        if len(free) < n:
+            grow = max(n - len(free), len(self) // 8)
+            pad = {name: np.zeros(grow, dtype=getattr(self, name).dtype) for name in _FIELDS}
+            for name in _FIELDS:
+                setattr(self, name, np.concatenate([getattr(self, name), pad[name]]))
+            free = np.flatnonzero(~self.alive)  # type: ignore[attr-defined]
+        slots = free[:n]
         for name in _FIELDS:
-            setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+            getattr(self, name)[slots] = getattr(new, name)
 
 
 class FastForward:
@@ -101,12 +130,14 @@ class FastForward:
 
     def __init__(self, *, topology: Topology, duration_s: float, seed: int, viewers: int,
                  store: MetricStore | None, start_ts: float, telemetry_step_s: float | None,
-                 step_s: float = STEP_S, object_s: float = OBJECT_S,
+                 step_s: float | None = None, object_s: float = OBJECT_S,
                  pop_cache_bytes: int | None = None, policy: str = "s3fifo") -> None:
         from streamverse.platform.service import Platform
 
         self.topology, self.duration_s, self.viewers = topology, float(duration_s), int(viewers)
-        self.step_s, self.object_s = float(step_s), float(object_s)
+        self.step_s = float(step_s or default_step(self.duration_s))
+        self.object_s = float(object_s)
+        self.give_up_steps = max(1, int(round(GIVE_UP_S / self.step_s)))
         self.start_ts = float(start_ts)
         self.clock = VirtualClock(self.start_ts)
         self.rng = np.random.default_rng(seed)
@@ -115,30 +146,34 @@ class FastForward:
         self.scale = REPRESENTED_PEAK_USERS / max(1, self.viewers)
         self.regions = [r.name for r in topology.regions]
         self.pops = [p.name for r in topology.regions for p in r.pops]
+        R, P = len(self.regions), len(self.pops)
         self.pop_index = {p: i for i, p in enumerate(self.pops)}
         self.pop_region = np.array([self.regions.index(topology.pops[p].region) for p in self.pops])
         self.pop_capacity_bps = np.array([topology.pops[p].capacity_gbps * 1e9 for p in self.pops])
         cache = np.array([pop_cache_bytes or topology.pops[p].cache_size for p in self.pops], dtype=float)
         self.memo_budget = cache / 4
         self.rtt = np.array([[topology.rtt_ms(r, p) for p in self.pops] for r in self.regions])
+        # Client region x (PoP or "none") flattened: one gather per step with the `rp` index.
+        self.rtt_rp = np.concatenate([self.rtt, np.zeros((R, 1))], axis=1).ravel()
         self.api_ms = np.array([min(topology.rtt_ms(r, p.name) for p in reg.pops) + API_MS
                                 for r, reg in zip(self.regions, topology.regions, strict=True)])
         self.catalog = audience.synthetic_catalog(audience.CATALOG_SIZE, seed=seed)
-        self.row_of_video = {int(v): i for i, v in enumerate(self.catalog["video_id"])}
-        self.base_weights = audience.zipf_weights(len(self.catalog["video_id"]))
+        self.video_ids = self.catalog["video_id"].tolist()
+        self.row_of_video = {int(v): i for i, v in enumerate(self.video_ids)}
+        self.base_weights = audience.zipf_weights(len(self.video_ids))
         self.sampler = audience.PopularitySampler(self.base_weights)
         self._boosts: dict[int, float] = {}
         self.load = audience.RegionLoad.for_topology(topology, self.viewers)
         self.n_parts = int(math.ceil(self.catalog["duration_s"].max() / self.object_s))
-        self.n_obj = len(self.catalog["video_id"]) * len(LADDER) * self.n_parts
-        self.memo = np.zeros((len(self.pops), self.n_obj), dtype=bool)
-        self.memo_bytes = np.zeros(len(self.pops))
-        self.edge_extra_ms = np.full(len(self.pops), 2.0)
+        self.n_obj = len(self.video_ids) * len(LADDER) * self.n_parts
+        self.memo = np.zeros((P, self.n_obj), dtype=bool)
+        self.memo_bytes = np.zeros(P)
+        self.edge_extra_ms = np.full(P, 2.0)
+        self._sizes = [int(rung[3] * self.object_s / 8) for rung in LADDER]
         self._effects: object | None = None
         self.gateway = GatewayModel(regions=self.regions, load=self.load, scale=self.scale,
                                     limits=getattr(self.platform, "limits", None))
         self.transcode = TranscodeQueue()
-        R, P = len(self.regions), len(self.pops)
         self.tot = {k: np.zeros(R) for k in ("ok", "fail", "hit", "bytes", "played",
                                              "stalled", "started", "errors")}
         self.fill_r, self.fill_p = np.zeros(R), np.zeros(P)  # chunk fills this step
@@ -155,6 +190,7 @@ class FastForward:
                                          step_s=telemetry_step_s or default_telemetry_step(duration_s))
         self.faults: list[dict[str, Any]] = []
         self.S = self._initial_sessions()
+        self.active = np.bincount(self.S.region, minlength=R)
 
     # -- set-up ----------------------------------------------------------------------------
     def schedule(self, scenario: str, *, target: str | None = None,
@@ -175,10 +211,10 @@ class FastForward:
 
     def prewarm(self) -> None:
         """Put the popular head of the catalogue in every cache: a run starts in steady state."""
-        head = max(1, int(len(self.catalog["video_id"]) * PREWARM_SHARE))
+        head = max(1, int(len(self.video_ids) * PREWARM_SHARE))
         items, objs = [], []
         for row in range(head):
-            vid = int(self.catalog["video_id"][row])
+            vid = self.video_ids[row]
             parts = int(math.ceil(self.catalog["duration_s"][row] / self.object_s))
             for rend in range(int(self.catalog["max_ladder_index"][row]) + 1):
                 for part in range(parts):
@@ -198,7 +234,7 @@ class FastForward:
 
     def size(self, rend: int) -> int:
         """Bytes in one chunk of a rendition."""
-        return int(LADDER[rend][3] * self.object_s / 8)
+        return self._sizes[rend]
 
     def _new_sessions(self, region: np.ndarray, *, steady: bool) -> _Sessions:
         """Fresh viewers: title by popularity, device, bandwidth, watch time."""
@@ -218,10 +254,10 @@ class FastForward:
             starting[:] = False
             fast, slow, wt = bw.copy(), bw.copy(), np.full(n, 60.0)
         self.sessions_started += n
-        return _Sessions(region=region.astype(np.int64), pop=np.full(n, -1), device=dev, row=rows, rend=rend,
-                         maxr=maxr, pos=pos, buf=buf, fast=fast, slow=slow, wt=wt, bw=bw, watch=watch,
-                         starting=starting, fails=np.zeros(n, dtype=np.int64), resolved_at=z.copy(),
-                         obj=np.full(n, -1), obj_pop=np.full(n, -1), lat=z.copy(),
+        return _Sessions(alive=np.ones(n, dtype=bool), region=region.astype(np.int64), pop=np.full(n, -1),
+                         row=rows, rend=rend, maxr=maxr, pos=pos, buf=buf, fast=fast, slow=slow, wt=wt,
+                         bw=bw, watch=watch, starting=starting, fails=np.zeros(n, dtype=np.int64),
+                         resolved_at=z.copy(), obj=np.full(n, -1), obj_pop=np.full(n, -1), lat=z.copy(),
                          need=np.ones(n, dtype=bool))
 
     def _initial_sessions(self) -> _Sessions:
@@ -243,7 +279,7 @@ class FastForward:
             self.step()
             for k in ("ok", "fail", "hit"):
                 tl[k][i] = self.tot[k] - before[k]
-            tl["sessions"][i] = np.bincount(self.S.region, minlength=R)
+            tl["sessions"][i] = self.active
             if bar is not None:
                 bar[0].update(bar[1], advance=1)
         if bar is not None:
@@ -263,24 +299,28 @@ class FastForward:
             self.memo_bytes[:] = 0
         self._apply_viral(eff)
         self._resolve(now)
-        n = len(S)
-        ok = np.ones(n, dtype=bool)
-        code = np.full(n, 200)
-        self.herd = np.zeros(n, dtype=bool)
-        nopop = S.pop < 0
-        ok[nopop], code[nopop] = False, 503
-        gw_ok = self.gateway.admit(self.rng, S, now=now, dt=dt, effects=eff)
-        ok &= gw_ok
-        code[~gw_ok] = 503
+        P = len(self.pops)
+        pop_or_none = np.where(S.pop < 0, P, S.pop)
+        self.rp = S.region * (P + 1) + pop_or_none  # client region x (PoP or none), for sums and RTTs
+        ok = S.alive & (S.pop >= 0)
+        code = np.full(len(S), 200)
+        code[S.alive & ~ok] = 503
+        self.herd = np.zeros(len(S), dtype=bool)
+        gw_ok = self.gateway.admit(self.rng, region=S.region, starting=S.starting & S.alive,
+                                   active=self.active, dt=dt, effects=eff)
+        if gw_ok is not None:
+            ok &= gw_ok
+            code[~gw_ok] = 503
         # ABR decision for this step, then the object each session reads.
         est = abr.bandwidth_estimate(S.fast, S.slow, S.wt)
-        S.rend = np.where(S.starting, 0, abr.choose_rendition(S.rend, est, S.buf, S.maxr))
-        part = np.minimum((S.pos // self.object_s).astype(np.int64), self.n_parts - 1)
+        S.rend = abr.choose_rendition(S.rend, est, S.buf, S.maxr)
+        S.rend[S.starting] = 0
+        part = np.minimum((S.pos * (1.0 / self.object_s)).astype(np.int64), self.n_parts - 1)
         obj = self.obj_index(S.row, S.rend, part)
         entry = ok & ((obj != S.obj) | (S.pop != S.obj_pop))
         cont = ok & ~entry
         self._fetch_entries(np.flatnonzero(entry), obj, code, ok)
-        self._probe_continuing(np.flatnonzero(cont), code, ok, eff)
+        self._probe_continuing(cont, code, ok, eff)
         self._play(ok, code, now, dt)
         self._arrivals(now + dt)
         self.transcode.step(dt=dt, effects=eff)
@@ -317,7 +357,7 @@ class FastForward:
             chosen = pops[np.minimum(np.searchsorted(np.cumsum(shares) / shares.sum(),
                                                      self.rng.random(len(sub)), side="right"), len(pops) - 1)]
             S.pop[sub] = chosen
-            np.add.at(self.dns_answers[r], chosen, self.scale)
+            self.dns_answers[r] += np.bincount(chosen, minlength=len(self.pops)) * self.scale
         S.resolved_at[idx] = now
         S.need[idx] = False
 
@@ -329,44 +369,49 @@ class FastForward:
         pops, objs = S.pop[idx], obj[idx]
         known = self.memo[pops, objs]
         hit = idx[known]
-        S.lat[hit] = self.rtt[S.region[hit], S.pop[hit]] + self.edge_extra_ms[S.pop[hit]]
+        S.lat[hit] = self.rtt_rp[self.rp[hit]] + self.edge_extra_ms[S.pop[hit]]
         miss = idx[~known]
         if len(miss):
             pair = S.pop[miss] * self.n_obj + objs[~known]
             uniq, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
-            status = np.empty(len(uniq), dtype=np.int64)
-            srv = np.empty(len(uniq))
-            tier_edge = np.zeros(len(uniq), dtype=np.int64)
-            fetch, pop_names, regions, key, size = (self.platform.cdn.fetch, self.pops, self.regions,
-                                                    self.key, self.size)
-            per_row = len(LADDER) * self.n_parts
+            n = len(uniq)
+            status, srv, tier_edge = [0] * n, [0.0] * n, [False] * n
+            fetch, pop_names, regions, key, sizes = (self.platform.cdn.fetch, self.pops, self.regions,
+                                                     self.key, self._sizes)
+            per_row, n_parts, vids, memo, rtt = len(LADDER) * self.n_parts, self.n_parts, self.video_ids, \
+                self.memo, self.rtt
+            disabled = self._effects.cache_disabled  # type: ignore[attr-defined]
+            chunk_segs = self.object_s / SEGMENT_SECONDS
             firsts = miss[first]
-            vids = self.catalog["video_id"][objs[~known][first] // per_row].tolist()
-            for j, (p, o, r, vid) in enumerate(zip(S.pop[firsts].tolist(), objs[~known][first].tolist(),
-                                                   S.region[firsts].tolist(), vids, strict=True)):
-                rend, prt = divmod(o % per_row, self.n_parts)
-                res = fetch(pop_names[p], key(vid, rend, prt), size=size(rend), client_region=regions[r])
+            for j, (p, o, r) in enumerate(zip(S.pop[firsts].tolist(), objs[~known][first].tolist(),
+                                              S.region[firsts].tolist(), strict=True)):
+                row, rest = divmod(o, per_row)
+                rend, prt = divmod(rest, n_parts)
+                res = fetch(pop_names[p], key(vids[row], rend, prt), size=sizes[rend],
+                            client_region=regions[r])
                 status[j] = res.status
                 srv[j] = res.latency_ms
                 if res.status < 400:
                     if res.tier == "edge":
-                        tier_edge[j] = 1
-                        self.edge_extra_ms[p] = max(0.0, res.latency_ms - self.rtt[r, p])
+                        tier_edge[j] = True
+                        self.edge_extra_ms[p] = max(0.0, res.latency_ms - rtt[r, p])
                     else:  # a fill: the chunk's segments come through this PoP once
-                        self.fill_r[r] += self.object_s / SEGMENT_SECONDS
-                        self.fill_p[p] += self.object_s / SEGMENT_SECONDS
-                    if p not in self._effects.cache_disabled:  # type: ignore[attr-defined]
-                        self.memo[p, o] = True
-                        self.memo_bytes[p] += res.size if res.tier != "edge" else 0
-            self.cache_fetches += len(uniq)
-            S.lat[miss] = srv[inverse]
-            filled = (status < 400) & (tier_edge == 0)
+                        self.fill_r[r] += chunk_segs
+                        self.fill_p[p] += chunk_segs
+                    if p not in disabled:
+                        memo[p, o] = True
+                        if not tier_edge[j]:
+                            self.memo_bytes[p] += res.size
+            self.cache_fetches += n
+            st = np.array(status)
+            S.lat[miss] = np.array(srv)[inverse]
+            filled = (st < 400) & ~np.array(tier_edge)
             herd = filled[inverse]
             herd[first] = False  # the first opener's requests are the fill itself
             self.herd[miss[herd]] = True
-            bad = status[inverse] >= 400
+            bad = st[inverse] >= 400
             ok[miss[bad]] = False
-            code[miss] = status[inverse]
+            code[miss] = st[inverse]
             over = self.memo_bytes > self.memo_budget  # eviction possible: ask again from now on
             if over.any():
                 self.memo[over] = False
@@ -374,136 +419,184 @@ class FastForward:
         good = idx[ok[idx]]
         S.obj[good], S.obj_pop[good] = obj[good], S.pop[good]
 
-    def _probe_continuing(self, idx: np.ndarray, code: np.ndarray, ok: np.ndarray, eff: Any) -> None:
+    def _probe_continuing(self, cont: np.ndarray, code: np.ndarray, ok: np.ndarray, eff: Any) -> None:
         """Sessions inside a chunk: one probe per PoP shows PoP-wide errors and added latency."""
-        if not len(idx):
-            return
         S = self.S
-        at = S.pop[idx]
-        first_of = np.full(len(self.pops), -1)
-        first_of[at[::-1]] = np.arange(len(idx))[::-1]  # last write wins: the first session per PoP
-        pops = np.flatnonzero(first_of >= 0)
-        first = first_of[pops]
+        P = len(self.pops)
+        at = np.where(cont, S.pop, P)  # P: not continuing
+        first_of = np.full(P + 1, -1)
+        first_of[at[::-1]] = np.arange(len(at))[::-1]  # last write wins: the first session per PoP
+        pops = np.flatnonzero(first_of[:P] >= 0)
+        if not len(pops):
+            return
         n_probe = 1 if eff.quiet else 4
-        fail_share = np.zeros(len(self.pops))
+        fail_share = np.zeros(P)
         self.broken[:] = False
-        probe_code = np.full(len(self.pops), 200)
-        probe_lat = np.zeros(len(self.pops))
-        cdn = self.platform.cdn
-        for p, f in zip(pops, first, strict=True):
-            s = idx[f]
-            row, rest = divmod(int(S.obj[s]), len(LADDER) * self.n_parts)
+        probe_code = np.full(P, 200)
+        probe_lat = np.zeros(P)
+        fetch = self.platform.cdn.fetch
+        per_row = len(LADDER) * self.n_parts
+        for p in pops.tolist():
+            s = int(first_of[p])
+            row, rest = divmod(int(S.obj[s]), per_row)
             rend, prt = divmod(rest, self.n_parts)
-            key = self.key(int(self.catalog["video_id"][row]), rend, prt)
+            key = self.key(self.video_ids[row], rend, prt)
+            r = int(S.region[s])
             fails, lat = 0, 0.0
             for _ in range(n_probe):
-                res = cdn.fetch(self.pops[p], key, size=self.size(rend),
-                                client_region=self.regions[S.region[s]])
+                res = fetch(self.pops[p], key, size=self._sizes[rend], client_region=self.regions[r])
                 if res.status >= 400:
                     fails += 1
                     probe_code[p] = res.status
                 elif res.tier != "edge":
                     self.broken[p] = True
-                lat = max(lat, res.latency_ms - self.rtt[S.region[s], p])
+                lat = max(lat, res.latency_ms - self.rtt[r, p])
             self.cache_fetches += n_probe
             fail_share[p], probe_lat[p] = fails / n_probe, lat
-        share = fail_share[S.pop[idx]]
-        bad = idx[(share > 0) & (self.rng.random(len(idx)) < share)]
-        ok[bad] = False
-        code[bad] = probe_code[S.pop[bad]]
-        S.lat[idx] = self.rtt[S.region[idx], S.pop[idx]] + probe_lat[S.pop[idx]]
+        pop = np.maximum(S.pop, 0)
+        if fail_share.any():
+            idx = np.flatnonzero(cont)
+            share = fail_share[pop[idx]]
+            bad = idx[(share > 0) & (self.rng.random(len(idx)) < share)]
+            ok[bad] = False
+            code[bad] = probe_code[pop[bad]]
+        S.lat = np.where(cont, self.rtt_rp[self.rp] + probe_lat[pop], S.lat)
 
     def _play(self, ok: np.ndarray, code: np.ndarray, now: float, dt: float) -> None:
         """Buffers, stalls, startups, bytes and request counts for one step; ends and abandons."""
-        S, R, scale = self.S, len(self.regions), self.scale
+        S, R, P, scale = self.S, len(self.regions), len(self.pops), self.scale
+        alive = S.alive
+        failed = alive & ~ok
+        any_failed = bool(failed.any())
         bitrate = abr.LADDER_BPS[S.rend]
         pop = np.maximum(S.pop, 0)
-        demand = np.bincount(pop, weights=bitrate * ok, minlength=len(self.pops)) * scale
+        rp = self.rp
+        RP = R * (P + 1)
+        demand = np.bincount(pop, weights=bitrate * ok, minlength=P) * scale
         cdn = self.platform.cdn
-        for p in np.flatnonzero(demand):
+        for p in np.flatnonzero(demand).tolist():
             cdn.observe_load(self.pops[p], demand[p] / 1e9)
+        over = demand > self.pop_capacity_bps
+        if over.any():  # a saturated PoP shares its capacity between its viewers
+            with np.errstate(divide="ignore"):
+                fair = np.where(over, self.pop_capacity_bps * np.bincount(pop, weights=ok, minlength=P)
+                                .clip(1) ** -1 / scale * 2.0, np.inf)
+            thr = np.minimum(S.bw, fair[pop])
+        else:
+            thr = S.bw
         with np.errstate(divide="ignore", invalid="ignore"):
-            fair = np.where(demand > self.pop_capacity_bps,
-                            self.pop_capacity_bps * np.bincount(pop, weights=ok, minlength=len(self.pops))
-                            .clip(1) ** -1 / scale * 2.0, np.inf)
-        thr = np.minimum(S.bw, fair[pop])
-        seg_bits = bitrate * SEGMENT_SECONDS
-        thr_eff = seg_bits / (S.lat / 1000.0 + seg_bits / thr)
-        # Startups: play request, manifest and first segment at the lowest rung.
-        st = S.starting & ok
-        st_ms = abr.startup_ms(self.api_ms[S.region] + 2 * S.lat, thr, abr.LADDER_BPS[0])
-        play_dt = np.where(st, np.clip(dt - st_ms / 1000.0, 0.0, dt), dt)
-        buf0 = np.where(st, float(SEGMENT_SECONDS), S.buf)
-        buf, played, stalled, dl = abr.step_buffer(buf0, thr_eff, bitrate, play_dt)
-        dl = np.where(st, dl + SEGMENT_SECONDS, dl)
-        # Failing sessions play out what they hold, then stall.
-        failed = ~ok
-        fplay = np.where(S.starting, 0.0, np.minimum(S.buf, dt))
-        played = np.where(ok, played, fplay)
-        stalled = np.where(ok, stalled, np.where(S.starting, 0.0, dt - fplay))
-        buf = np.where(ok, buf, S.buf - fplay)
-        dl = np.where(ok, dl, 0.0)
-        dl_time = np.clip(dl * bitrate / thr_eff, 0.05, dt)
-        new_bw = abr.update_bandwidth(S.fast, S.slow, S.wt, thr_eff, dl_time)
-        old_bw = (S.fast, S.slow, S.wt)
-        S.fast, S.slow, S.wt = (np.where(ok, x, y) for x, y in zip(new_bw, old_bw, strict=True))
+            seg_bits = bitrate * SEGMENT_SECONDS
+            thr_eff = seg_bits / (S.lat * 1e-3 + seg_bits / thr)
+            # Startups: play request, manifest and first segment at the lowest rung.
+            st = S.starting & ok
+            st_idx = np.flatnonzero(st)
+            st_ms = abr.startup_ms(self.api_ms[S.region[st_idx]] + 2 * S.lat[st_idx], thr[st_idx],
+                                   abr.LADDER_BPS[0])
+            buf0 = S.buf.copy()
+            buf0[st_idx] = float(SEGMENT_SECONDS)
+            if len(st_idx):
+                play_dt: Any = np.full(len(S), dt)
+                play_dt[st_idx] = np.clip(dt - st_ms / 1000.0, 0.0, dt)
+            else:
+                play_dt = dt
+            buf, played, stalled, dl = abr.step_buffer(buf0, thr_eff, bitrate, play_dt)
+            dl[st_idx] += SEGMENT_SECONDS
+            if any_failed:  # failing sessions play out what they hold, then stall
+                f = np.flatnonzero(failed)
+                fplay = np.where(S.starting[f], 0.0, np.minimum(S.buf[f], dt))
+                played[f] = fplay
+                stalled[f] = np.where(S.starting[f], 0.0, dt - fplay)
+                buf[f] = S.buf[f] - fplay
+                dl[f] = 0.0
+            dead = ~alive
+            played[dead], stalled[dead], dl[dead] = 0.0, 0.0, 0.0
+            dl_time = np.minimum(np.maximum(dl * bitrate / thr_eff, 0.05), dt)
+            fast, slow, wt = abr.update_bandwidth(S.fast, S.slow, S.wt, thr_eff, dl_time)
+        if any_failed or not alive.all():
+            S.fast, S.slow, S.wt = (np.where(ok, new, old) for new, old in
+                                    ((fast, S.fast), (slow, S.slow), (wt, S.wt)))
+        else:
+            S.fast, S.slow, S.wt = fast, slow, wt
         S.buf, S.pos = buf, S.pos + played
-        reqs = np.where(ok, dl / SEGMENT_SECONDS, RETRIES_PER_STEP) * scale  # represented requests
-        nbytes = dl * bitrate / 8.0
-        reg = S.region
+        reqs = dl * (scale / SEGMENT_SECONDS)  # represented requests; failing ones retry
+        if any_failed:
+            reqs[failed] = RETRIES_PER_S * dt * scale
+        nbytes = dl * bitrate * (1 / 8.0)
         t = self.tot
-        at_pop = S.pop >= 0
-        P = len(self.pops)
-        served = ok & at_pop
+        served = ok  # ok implies a PoP
         miss_all = served & (self.broken[pop] | self.herd)
-        ok_r = np.bincount(reg, weights=reqs * ok, minlength=R)
+        ok_rp = np.bincount(rp, weights=reqs * served, minlength=RP).reshape(R, P + 1)
+        miss_rp = np.bincount(rp, weights=reqs * miss_all, minlength=RP).reshape(R, P + 1)
+        bytes_rp = np.bincount(rp, weights=nbytes, minlength=RP).reshape(R, P + 1)
+        ok_r = ok_rp.sum(axis=1)
         t["ok"] += ok_r
-        t["fail"] += np.bincount(reg, weights=reqs * failed, minlength=R)
-        hit_r = ok_r - np.bincount(reg, weights=reqs * miss_all, minlength=R)
+        hit_r = ok_r - miss_rp.sum(axis=1)
         t["hit"] += np.maximum(hit_r - self.fill_r, 0.0)
-        ok_p = np.bincount(pop, weights=reqs * served, minlength=P)
-        broken_p = np.bincount(pop, weights=reqs * miss_all, minlength=P)
+        ok_p = ok_rp[:, :P].sum(axis=0)
+        broken_p = miss_rp[:, :P].sum(axis=0)
         fill_p = np.minimum(self.fill_p, ok_p - broken_p)
         self.pop_req[:, 0, 0] += ok_p - broken_p - fill_p
         self.pop_req[:, 1, 0] += broken_p + fill_p
-        bad = failed & at_pop
-        code_i = np.minimum(np.searchsorted(CODES, code[bad]), len(CODES) - 1)
-        self.pop_req[:, 1, :] += np.bincount(pop[bad] * len(CODES) + code_i, weights=reqs[bad],
-                                             minlength=P * len(CODES)).reshape(P, len(CODES))
+        if any_failed:
+            f = np.flatnonzero(failed)
+            t["fail"] += np.bincount(S.region[f], weights=reqs[f], minlength=R)
+            bad = f[S.pop[f] >= 0]
+            code_i = np.minimum(np.searchsorted(CODES, code[bad]), len(CODES) - 1)
+            self.pop_req[:, 1, :] += np.bincount(pop[bad] * len(CODES) + code_i, weights=reqs[bad],
+                                                 minlength=P * len(CODES)).reshape(P, len(CODES))
         self.fill_r[:], self.fill_p[:] = 0.0, 0.0
-        t["bytes"] += np.bincount(reg, weights=nbytes, minlength=R) * scale
-        t["played"] += np.bincount(reg, weights=played, minlength=R)
-        t["stalled"] += np.bincount(reg, weights=stalled, minlength=R)
-        if st.any():
-            bins = np.minimum((st_ms[st] / STARTUP_BIN_MS).astype(np.int64), STARTUP_BINS - 1)
-            self.startup_hist += np.bincount(reg[st] * STARTUP_BINS + bins,
+        t["bytes"] += bytes_rp.sum(axis=1) * scale
+        t["played"] += np.bincount(S.region, weights=played, minlength=R)
+        t["stalled"] += np.bincount(S.region, weights=stalled, minlength=R)
+        if len(st_idx):
+            reg_st = S.region[st_idx]
+            bins = np.minimum((st_ms / STARTUP_BIN_MS).astype(np.int64), STARTUP_BINS - 1)
+            self.startup_hist += np.bincount(reg_st * STARTUP_BINS + bins,
                                              minlength=R * STARTUP_BINS).reshape(R, STARTUP_BINS)
-            self.startup_sum += np.bincount(reg[st], weights=st_ms[st] / 1000.0, minlength=R)
-            t["started"] += np.bincount(reg[st], minlength=R)
-        self.pop_bytes += np.bincount(pop[at_pop], weights=nbytes[at_pop] * scale, minlength=len(self.pops))
-        # Failures: retry, re-resolve once the DNS answer has expired, give up after a few steps.
-        S.fails = np.where(ok, 0, S.fails + 1)
-        S.need |= failed & (now + dt - S.resolved_at >= DNS_TTL_S)
-        S.starting &= ~ok
-        abandon = S.fails >= MAX_FAILED_STEPS
-        done = S.pos >= S.watch
-        if abandon.any():
-            reason = np.where(S.pop[abandon] < 0, 1, np.where(code[abandon] == 429, 2, 0))
-            for k, name in enumerate(("http_error", "no_pop", "ratelimited")):
-                counts = np.bincount(reg[abandon][reason == k], minlength=R) * scale
-                if counts.any():
-                    self.errors_by_reason.setdefault(name, np.zeros(R))
-                    self.errors_by_reason[name] += counts
-            t["errors"] += np.bincount(reg[abandon], minlength=R)
-        self.S.keep(~(abandon | done))
+            self.startup_sum += np.bincount(reg_st, weights=st_ms / 1000.0, minlength=R)
+            t["started"] += np.bincount(reg_st, minlength=R)
+        self.pop_bytes += bytes_rp[:, :P].sum(axis=0) * scale
+        # Failures: retry, re-resolve once the DNS answer has expired, give up after a while.
+        S.starting[st_idx] = False
+        ended = S.pos >= S.watch
+        ended &= alive
+        if any_failed:
+            S.fails[ok] = 0
+            S.fails[failed] += 1
+            S.need |= failed & (now + dt - S.resolved_at >= DNS_TTL_S)
+            abandon = failed & (S.fails >= self.give_up_steps)
+            if abandon.any():
+                a = np.flatnonzero(abandon)
+                reg_a = S.region[a]
+                reason = np.where(S.pop[a] < 0, 1, np.where(code[a] == 429, 2, 0))
+                for k, name in enumerate(("http_error", "no_pop", "ratelimited")):
+                    counts = np.bincount(reg_a[reason == k], minlength=R) * scale
+                    if counts.any():
+                        self.errors_by_reason.setdefault(name, np.zeros(R))
+                        self.errors_by_reason[name] += counts
+                t["errors"] += np.bincount(reg_a, minlength=R)
+                ended |= abandon
+        else:
+            S.fails[:] = 0
+        gone = np.flatnonzero(ended)
+        if len(gone):
+            S.alive[gone] = False
+            S.need[gone] = False
+            S.starting[gone] = False
+            S.fails[gone] = 0
+            self.active -= np.bincount(S.region[gone], minlength=R)
 
     def _arrivals(self, at: float) -> None:
-        """Top each region up to its load-curve target with new viewers."""
-        have = np.bincount(self.S.region, minlength=len(self.regions))
+        """Top each region up to its load-curve target with new viewers (in freed slots)."""
+        S = self.S
         want = np.round(self.load.targets(at)).astype(np.int64)
-        add = np.maximum(want - have, 0)
+        add = np.maximum(want - self.active, 0)
         if add.sum():
-            self.S.extend(self._new_sessions(np.repeat(np.arange(len(self.regions)), add), steady=False))
+            new = self._new_sessions(np.repeat(np.arange(len(self.regions)), add), steady=False)
+            if len(S) and (S.alive.sum() + len(new)) < COMPACT_BELOW * len(S):
+                S.keep(S.alive)
+            S.place(new)
+            self.active += add
 
     # -- results ---------------------------------------------------------------------------
     def _result(self, tl: dict[str, np.ndarray], n_steps: int, wall: float) -> SimulationResult:
@@ -565,10 +658,11 @@ def run_simulation(*, topology: Topology, scenario: str | None = None, target: s
                    duration_s: float, seed: int = 7, viewers: int = 20000,
                    store: MetricStore | None = None, start_ts: float | None = None,
                    telemetry_step_s: float | None = None, progress: bool = False,
-                   fault_params: dict[str, Any] | None = None, step_s: float = STEP_S,
+                   fault_params: dict[str, Any] | None = None, step_s: float | None = None,
                    object_s: float = OBJECT_S, pop_cache_bytes: int | None = None,
                    policy: str = "s3fifo") -> SimulationResult:
     """Fast-forward `duration_s` of the platform; deterministic for a seed and start time."""
+    step_s = step_s or default_step(duration_s)
     if duration_s < step_s:
         from streamverse.errors import UsageError
 
@@ -583,173 +677,3 @@ def run_simulation(*, topology: Topology, scenario: str | None = None, target: s
     return ff.run(progress=progress)
 
 
-# -- the pieces around the viewers: gateway, transcode queue, telemetry ---------------------
-GATEWAY_HEADROOM = 3.0  # gateways are sized for three times the daily peak of legitimate calls
-API_CALLS_PER_START = 3  # token, playback, manifest
-HEARTBEAT_S = 60.0  # players refresh tokens / report once a minute through the gateway
-MEAN_SESSION_S = 1500.0
-UPLOADS_PER_DAY = 10_000
-TRANSCODE_WORKERS = 24
-TRANSCODE_JOB_S = 120.0
-
-
-class GatewayModel:
-    """Per-region API gateway capacity; ddos bots are admitted per IP by the LimitTable's limits."""
-
-    def __init__(self, *, regions: list[str], load: audience.RegionLoad, scale: float,
-                 limits: Any | None) -> None:
-        from streamverse.platform.ratelimit import LimitTable
-
-        self.regions, self.scale = regions, scale
-        self.limits = limits if limits is not None else LimitTable()
-        grid = np.arange(0, 86400, 600.0)
-        peak = np.max([load.targets(t) for t in grid], axis=0)
-        self.capacity = GATEWAY_HEADROOM * peak * scale * (API_CALLS_PER_START / MEAN_SESSION_S
-                                                           + 1 / HEARTBEAT_S)
-        self.requests: dict[str, float] = {}
-        self.ratelimited = 0.0
-        self._ips: dict[tuple[str, int], list[str]] = {}
-
-    def bot_ips(self, region: str, count: int) -> list[str]:
-        """Stable addresses for a region's botnet (documentation ranges)."""
-        key = (region, count)
-        if key not in self._ips:
-            base = self.regions.index(region)
-            self._ips[key] = [f"198.{18 + base % 2}.{(i // 250) % 256}.{i % 250 + 1}" for i in range(count)]
-        return self._ips[key]
-
-    def admit(self, rng: np.random.Generator, S: _Sessions, *, now: float, dt: float,
-              effects: Any) -> np.ndarray:
-        """Which sessions get through the gateway this step (only play requests can be refused)."""
-        out = np.ones(len(S), dtype=bool)
-        R = len(self.regions)
-        starting = np.bincount(S.region[S.starting], minlength=R)
-        active = np.bincount(S.region, minlength=R)
-        legit = (starting * API_CALLS_PER_START / dt + active / HEARTBEAT_S) * self.scale
-        p_ok = np.ones(R)
-        for r, name in enumerate(self.regions):
-            mult = effects.ddos_multiplier.get(name)
-            if not mult:
-                continue
-            ips = self.bot_ips(name, int(effects.ddos_bot_ips.get(name, 1000)))
-            per_ip = mult * max(legit[r], 1.0) / len(ips)
-            admitted = sum(min(per_ip, self.limits.get("ip", ip).rate_per_s) for ip in ips)
-            self.ratelimited += (per_ip * len(ips) - admitted) * dt
-            self._count("429", (per_ip * len(ips) - admitted) * dt)
-            p_ok[r] = min(1.0, self.capacity[r] / (legit[r] + admitted))
-            self._count("200", admitted * p_ok[r] * dt)
-            self._count("503", admitted * (1 - p_ok[r]) * dt)
-        self._count("200", float((legit * p_ok).sum() * dt))
-        self._count("503", float((legit * (1 - p_ok)).sum() * dt))
-        if (p_ok < 1).any():
-            idx = np.flatnonzero(S.starting)
-            out[idx] = rng.random(len(idx)) < p_ok[S.region[idx]]
-        return out
-
-    def _count(self, code: str, n: float) -> None:
-        self.requests[code] = self.requests.get(code, 0.0) + n
-
-
-class TranscodeQueue:
-    """Uploads waiting for transcode workers: a fluid queue with Poisson arrivals."""
-
-    def __init__(self, *, seed: int = 7) -> None:
-        self.rng = np.random.default_rng(seed + 1)
-        self.depth = 0.0
-        self.done = 0.0
-        self.arrived = 0.0
-
-    def step(self, *, dt: float, effects: Any) -> None:
-        """Arrivals at 10,000/day x surge; workers finish jobs at their (possibly slowed) pace."""
-        arrivals = float(self.rng.poisson(UPLOADS_PER_DAY / 86400.0 * dt * effects.upload_multiplier))
-        capacity = TRANSCODE_WORKERS * dt / (TRANSCODE_JOB_S * effects.transcode_slowdown)
-        served = min(self.depth + arrivals, capacity)
-        self.depth += arrivals - served
-        self.done += served
-        self.arrived += arrivals
-
-
-def default_telemetry_step(duration_s: float) -> float:
-    """30 s for runs up to 6 h, 60 s up to two days, 5 min beyond (backfills)."""
-    if duration_s <= 6 * 3600:
-        return 30.0
-    if duration_s <= 2 * 86400:
-        return 60.0
-    return 300.0
-
-
-class TelemetryWriter:
-    """Cumulative counters and gauges written to a MetricStore on the virtual clock, as scraped."""
-
-    BATCH = 20_000
-
-    def __init__(self, *, store: MetricStore | None, engine: FastForward, step_s: float) -> None:
-        self.store, self.ff, self.step_s = store, engine, float(step_s)
-        self.last: float | None = None
-        self.pending: list[Any] = []
-        self.samples = 0
-        self.series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-        self._labels: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
-
-    def maybe_write(self, now: float) -> None:
-        """Write a scrape when a telemetry step has passed."""
-        if self.store is None:
-            return
-        if self.last is None or now - self.last >= self.step_s - 1e-6:
-            self.last = now
-            self._scrape(now)
-            if len(self.pending) >= self.BATCH:
-                self.flush()
-
-    def flush(self, *, final: bool = False) -> None:
-        """Hand pending samples to the store."""
-        if self.store is not None and self.pending:
-            self.store.write(self.pending)
-            self.pending = []
-
-    def _add(self, name: str, labels: tuple[tuple[str, str], ...], ts: float, value: float) -> None:
-        from streamverse.collectors.store import Sample
-
-        key = (name, labels)
-        lab = self._labels.get(key)
-        if lab is None:
-            lab = self._labels[key] = dict(labels)
-            self.series.add(key)
-        self.pending.append(Sample(name, lab, ts, float(value)))
-        self.samples += 1
-
-    def _scrape(self, ts: float) -> None:
-        ff, add = self.ff, self._add
-        scale = ff.scale
-        for p, pop in enumerate(ff.pops):
-            region = ff.regions[ff.pop_region[p]]
-            cells = ff.pop_req[p]
-            for c, cache in enumerate(("hit", "miss")):
-                for k in np.flatnonzero(cells[c]):
-                    add(m.EDGE_REQUESTS, (("region", region), ("pop", pop), ("cache", cache),
-                                          ("code", str(CODES[k]))), ts, cells[c, k])
-            if ff.pop_bytes[p]:
-                add(m.EDGE_BYTES, (("region", region), ("pop", pop)), ts, ff.pop_bytes[p])
-            add(m.POP_HEALTHY, (("region", region), ("pop", pop)), ts,
-                1.0 if ff.platform.health.healthy(pop) else 0.0)
-        les = [f"{b:g}" for b in m.STARTUP_BUCKETS] + ["+Inf"]
-        edges = [int(round(b * 1000 / STARTUP_BIN_MS)) for b in m.STARTUP_BUCKETS] + [STARTUP_BINS]
-        for r, region in enumerate(ff.regions):
-            cum = np.concatenate([[0.0], np.cumsum(ff.startup_hist[r])]) * scale
-            for le, e in zip(les, edges, strict=True):
-                add(m.STARTUP + "_bucket", (("region", region), ("le", le)), ts, cum[e])
-            add(m.STARTUP + "_sum", (("region", region),), ts, ff.startup_sum[r] * scale)
-            add(m.STARTUP + "_count", (("region", region),), ts, cum[-1])
-            add(m.REBUFFER, (("region", region),), ts, ff.tot["stalled"][r] * scale)
-            add(m.PLAYBACK, (("region", region),), ts, ff.tot["played"][r] * scale)
-            add(m.PLAYBACK_SESSIONS, (("region", region),), ts, ff.tot["started"][r] * scale)
-            for reason, counts in ff.errors_by_reason.items():
-                add(m.PLAYBACK_ERRORS, (("region", region), ("reason", reason)), ts, counts[r])
-            for p in np.flatnonzero(ff.dns_answers[r]):
-                add(m.DNS_ANSWERS, (("client_region", region), ("pop", ff.pops[p])), ts, ff.dns_answers[r, p])
-        for code, n in ff.gateway.requests.items():
-            add(m.GATEWAY_REQUESTS, (("route", "/v1/playback"), ("code", code)), ts, n)
-        if ff.gateway.ratelimited:
-            add(m.RATELIMITED, (("scope", "ip"),), ts, ff.gateway.ratelimited)
-        add(m.TRANSCODE_QUEUE, (), ts, ff.transcode.depth)
-        add(m.TRANSCODE_JOBS, (("status", "succeeded"),), ts, ff.transcode.done)

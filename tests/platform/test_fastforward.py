@@ -93,3 +93,32 @@ def test_telemetry_lands_in_a_real_store(topo, tmp_path: Path):
     played = store.instant_query(f'{m.PLAYBACK}{{region="eu-west"}}', START + 1800)
     assert len(played) == 1 and not math.isnan(played["value"].iloc[0]) and played["value"].iloc[0] > 0
     assert store.series(f'{m.STARTUP}_bucket{{region="sa-east",le="+Inf"}}')
+
+
+def test_long_runs_step_a_minute_and_give_up_after_the_same_time(topo):
+    from streamverse.platform.fastforward import GIVE_UP_S, FastForward, default_step
+
+    assert default_step(7200) == 30.0 and default_step(86400) == 60.0
+    ff = FastForward(topology=topo, duration_s=8 * 3600, seed=3, viewers=300, store=None, start_ts=START,
+                     telemetry_step_s=None)
+    assert ff.step_s == 60.0 and ff.give_up_steps * ff.step_s >= GIVE_UP_S - 30
+
+
+def test_slots_are_reused_and_live_counts_stay_exact(topo):
+    import numpy as np
+
+    from streamverse.platform.fastforward import FastForward
+
+    ff = FastForward(topology=topo, duration_s=3600, seed=5, viewers=800, store=None, start_ts=START,
+                     telemetry_step_s=None)
+    ff.prewarm()
+    sizes = set()
+    for _ in range(60):
+        ff.step()
+        live = np.bincount(ff.S.region[ff.S.alive], minlength=len(ff.regions))
+        assert (live == ff.active).all()
+        sizes.add(len(ff.S))
+        want = np.round(ff.load.targets(ff.clock.now())).astype(int)
+        assert (ff.active >= want).all()  # arrivals topped every region up
+    assert ff.sessions_started > max(sizes)  # finished viewers' slots went to new ones
+    assert not (ff.S.need & ~ff.S.alive).any() and not (ff.S.starting & ~ff.S.alive).any()

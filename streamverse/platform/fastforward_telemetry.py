@@ -1,0 +1,196 @@
+"""The pieces around fast-forward's viewers: API gateway, transcode queue and telemetry writer.
+
+Split from the engine so `fastforward.py` holds only the vector step; these models are
+small, per-step and scalar (a handful of numbers per region), so they need no arrays.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from streamverse.collectors.store import MetricStore
+from streamverse.platform import audience
+from streamverse.platform import metrics as m
+
+if TYPE_CHECKING:
+    from streamverse.platform.fastforward import FastForward
+
+CODES = np.array([200, 404, 429, 500, 502, 503, 504])
+STARTUP_BIN_MS = 10.0
+STARTUP_BINS = 6000
+
+GATEWAY_HEADROOM = 3.0  # gateways are sized for three times the daily peak of legitimate calls
+API_CALLS_PER_START = 3  # token, playback, manifest
+HEARTBEAT_S = 60.0  # players refresh tokens / report once a minute through the gateway
+MEAN_SESSION_S = 1500.0
+UPLOADS_PER_DAY = 10_000
+TRANSCODE_WORKERS = 24
+TRANSCODE_JOB_S = 120.0
+
+
+class GatewayModel:
+    """Per-region API gateway capacity; ddos bots are admitted per IP by the LimitTable's limits."""
+
+    def __init__(self, *, regions: list[str], load: audience.RegionLoad, scale: float,
+                 limits: Any | None) -> None:
+        from streamverse.platform.ratelimit import LimitTable
+
+        self.regions, self.scale = regions, scale
+        self.limits = limits if limits is not None else LimitTable()
+        grid = np.arange(0, 86400, 600.0)
+        peak = np.max([load.targets(t) for t in grid], axis=0)
+        self.capacity = GATEWAY_HEADROOM * peak * scale * (API_CALLS_PER_START / MEAN_SESSION_S
+                                                           + 1 / HEARTBEAT_S)
+        self.requests: dict[str, float] = {}
+        self.ratelimited = 0.0
+        self._ips: dict[tuple[str, int], list[str]] = {}
+
+    def bot_ips(self, region: str, count: int) -> list[str]:
+        """Stable addresses for a region's botnet (documentation ranges)."""
+        key = (region, count)
+        if key not in self._ips:
+            base = self.regions.index(region)
+            self._ips[key] = [f"198.{18 + base % 2}.{(i // 250) % 256}.{i % 250 + 1}" for i in range(count)]
+        return self._ips[key]
+
+    def admit(self, rng: np.random.Generator, *, region: np.ndarray, starting: np.ndarray,
+              active: np.ndarray, dt: float, effects: Any) -> np.ndarray | None:
+        """Which starting sessions get through the gateway this step; None when all do.
+
+        `region` and `starting` are per session slot, `active` the live sessions per region.
+        Only play requests can be refused; heartbeats of running sessions are counted.
+        """
+        R = len(self.regions)
+        starting_r = np.bincount(region, weights=starting, minlength=R)
+        legit = (starting_r * API_CALLS_PER_START / dt + active / HEARTBEAT_S) * self.scale
+        p_ok = np.ones(R)
+        for r, name in enumerate(self.regions):
+            mult = effects.ddos_multiplier.get(name)
+            if not mult:
+                continue
+            ips = self.bot_ips(name, int(effects.ddos_bot_ips.get(name, 1000)))
+            per_ip = mult * max(legit[r], 1.0) / len(ips)
+            admitted = sum(min(per_ip, self.limits.get("ip", ip).rate_per_s) for ip in ips)
+            self.ratelimited += (per_ip * len(ips) - admitted) * dt
+            self._count("429", (per_ip * len(ips) - admitted) * dt)
+            p_ok[r] = min(1.0, self.capacity[r] / (legit[r] + admitted))
+            self._count("200", admitted * p_ok[r] * dt)
+            self._count("503", admitted * (1 - p_ok[r]) * dt)
+        self._count("200", float((legit * p_ok).sum() * dt))
+        self._count("503", float((legit * (1 - p_ok)).sum() * dt))
+        if not (p_ok < 1).any():
+            return None
+        out = np.ones(len(region), dtype=bool)
+        idx = np.flatnonzero(starting)
+        out[idx] = rng.random(len(idx)) < p_ok[region[idx]]
+        return out
+
+    def _count(self, code: str, n: float) -> None:
+        self.requests[code] = self.requests.get(code, 0.0) + n
+
+
+class TranscodeQueue:
+    """Uploads waiting for transcode workers: a fluid queue with Poisson arrivals."""
+
+    def __init__(self, *, seed: int = 7) -> None:
+        self.rng = np.random.default_rng(seed + 1)
+        self.depth = 0.0
+        self.done = 0.0
+        self.arrived = 0.0
+
+    def step(self, *, dt: float, effects: Any) -> None:
+        """Arrivals at 10,000/day x surge; workers finish jobs at their (possibly slowed) pace."""
+        arrivals = float(self.rng.poisson(UPLOADS_PER_DAY / 86400.0 * dt * effects.upload_multiplier))
+        capacity = TRANSCODE_WORKERS * dt / (TRANSCODE_JOB_S * effects.transcode_slowdown)
+        served = min(self.depth + arrivals, capacity)
+        self.depth += arrivals - served
+        self.done += served
+        self.arrived += arrivals
+
+
+def default_telemetry_step(duration_s: float) -> float:
+    """30 s for runs up to 6 h, 60 s up to two days, 5 min beyond (backfills)."""
+    if duration_s <= 6 * 3600:
+        return 30.0
+    if duration_s <= 2 * 86400:
+        return 60.0
+    return 300.0
+
+
+class TelemetryWriter:
+    """Cumulative counters and gauges written to a MetricStore on the virtual clock, as scraped."""
+
+    BATCH = 20_000
+
+    def __init__(self, *, store: MetricStore | None, engine: FastForward, step_s: float) -> None:
+        self.store, self.ff, self.step_s = store, engine, float(step_s)
+        self.last: float | None = None
+        self.pending: list[Any] = []
+        self.samples = 0
+        self.series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        self._labels: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+
+    def maybe_write(self, now: float) -> None:
+        """Write a scrape when a telemetry step has passed."""
+        if self.store is None:
+            return
+        if self.last is None or now - self.last >= self.step_s - 1e-6:
+            self.last = now
+            self._scrape(now)
+            if len(self.pending) >= self.BATCH:
+                self.flush()
+
+    def flush(self, *, final: bool = False) -> None:
+        """Hand pending samples to the store."""
+        if self.store is not None and self.pending:
+            self.store.write(self.pending)
+            self.pending = []
+
+    def _add(self, name: str, labels: tuple[tuple[str, str], ...], ts: float, value: float) -> None:
+        from streamverse.collectors.store import Sample
+
+        key = (name, labels)
+        lab = self._labels.get(key)
+        if lab is None:
+            lab = self._labels[key] = dict(labels)
+            self.series.add(key)
+        self.pending.append(Sample(name, lab, ts, float(value)))
+        self.samples += 1
+
+    def _scrape(self, ts: float) -> None:
+        ff, add = self.ff, self._add
+        scale = ff.scale
+        for p, pop in enumerate(ff.pops):
+            region = ff.regions[ff.pop_region[p]]
+            cells = ff.pop_req[p]
+            for c, cache in enumerate(("hit", "miss")):
+                for k in np.flatnonzero(cells[c]):
+                    add(m.EDGE_REQUESTS, (("region", region), ("pop", pop), ("cache", cache),
+                                          ("code", str(CODES[k]))), ts, cells[c, k])
+            if ff.pop_bytes[p]:
+                add(m.EDGE_BYTES, (("region", region), ("pop", pop)), ts, ff.pop_bytes[p])
+            add(m.POP_HEALTHY, (("region", region), ("pop", pop)), ts,
+                1.0 if ff.platform.health.healthy(pop) else 0.0)
+        les = [f"{b:g}" for b in m.STARTUP_BUCKETS] + ["+Inf"]
+        edges = [int(round(b * 1000 / STARTUP_BIN_MS)) for b in m.STARTUP_BUCKETS] + [STARTUP_BINS]
+        for r, region in enumerate(ff.regions):
+            cum = np.concatenate([[0.0], np.cumsum(ff.startup_hist[r])]) * scale
+            for le, e in zip(les, edges, strict=True):
+                add(m.STARTUP + "_bucket", (("region", region), ("le", le)), ts, cum[e])
+            add(m.STARTUP + "_sum", (("region", region),), ts, ff.startup_sum[r] * scale)
+            add(m.STARTUP + "_count", (("region", region),), ts, cum[-1])
+            add(m.REBUFFER, (("region", region),), ts, ff.tot["stalled"][r] * scale)
+            add(m.PLAYBACK, (("region", region),), ts, ff.tot["played"][r] * scale)
+            add(m.PLAYBACK_SESSIONS, (("region", region),), ts, ff.tot["started"][r] * scale)
+            for reason, counts in ff.errors_by_reason.items():
+                add(m.PLAYBACK_ERRORS, (("region", region), ("reason", reason)), ts, counts[r])
+            for p in np.flatnonzero(ff.dns_answers[r]):
+                add(m.DNS_ANSWERS, (("client_region", region), ("pop", ff.pops[p])), ts, ff.dns_answers[r, p])
+        for code, n in ff.gateway.requests.items():
+            add(m.GATEWAY_REQUESTS, (("route", "/v1/playback"), ("code", code)), ts, n)
+        if ff.gateway.ratelimited:
+            add(m.RATELIMITED, (("scope", "ip"),), ts, ff.gateway.ratelimited)
+        add(m.TRANSCODE_QUEUE, (), ts, ff.transcode.depth)
+        add(m.TRANSCODE_JOBS, (("status", "succeeded"),), ts, ff.transcode.done)
