@@ -16,11 +16,20 @@ command -v nginx >/dev/null || need+=(nginx-light)
 command -v wrk >/dev/null || need+=(wrk)
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
 command -v psql >/dev/null || need+=(postgresql)
+command -v npm >/dev/null || need+=(npm)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# hls.js for the browser playback test, from the npm registry (kept out of git in build/).
+if [ ! -f build/npm/hls.min.js ] && command -v npm >/dev/null; then
+  mkdir -p build/npm
+  (cd build/npm && npm pack hls.js@1 --silent >/dev/null \
+    && tar -xzf hls.js-*.tgz --strip-components=2 package/dist/hls.min.js) \
+    || echo "warning: could not fetch hls.js; the browser playback test will be skipped"
 fi
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then

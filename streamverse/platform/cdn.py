@@ -175,6 +175,7 @@ class CDN:
         self.shield_requests: defaultdict[tuple[str, str, int], int] = defaultdict(int)
         self.origin_requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self.origin_bytes: defaultdict[str, int] = defaultdict(int)
+        self.shield_bytes: defaultdict[str, int] = defaultdict(int)  # region -> bytes sent to its PoPs
         self._exported: dict[str, dict[Any, int]] = {}
         self._export_lock = threading.Lock()
 
@@ -214,6 +215,7 @@ class CDN:
         e = shield.cache.get(key, size or 0)
         if e is not None:
             self.shield_requests[(region, "hit", 200)] += 1
+            self.shield_bytes[region] += e.size
             if caching:
                 p.cache.put(key, e.size, e.value)
             self.edge_requests[(pop, "miss", 200)] += 1
@@ -231,6 +233,7 @@ class CDN:
         if status != 200:
             return FetchResult(status, "none" if status >= 500 else "origin", 0, lat)
         self.origin_bytes[origin.active] += got
+        self.shield_bytes[region] += got
         self.edge_bytes[pop] += got
         shield.cache.put(key, got, body)
         if caching:
@@ -358,6 +361,8 @@ class CDN:
                 m.origin_requests.labels(origin=origin, code=str(code)).inc(n)
             for origin, n in self._deltas("origin_bytes", self.origin_bytes):
                 m.origin_bytes.labels(origin=origin).inc(n)
+            for region, n in self._deltas("shield_bytes", self.shield_bytes):
+                m.shield_bytes.labels(region=region).inc(n)
             for name, p in self.pops.items():
                 m.cache_bytes.labels(tier="edge", region=p.region, pop=name).set(p.cache.used_bytes)
             for region, sh in self.shields.items():

@@ -16,6 +16,7 @@ STARTUP_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 EDGE_REQUESTS = "streamverse_edge_requests_total"
 EDGE_BYTES = "streamverse_edge_bytes_sent_total"
 SHIELD_REQUESTS = "streamverse_shield_requests_total"
+SHIELD_BYTES = "streamverse_shield_bytes_sent_total"
 ORIGIN_REQUESTS = "streamverse_origin_requests_total"
 ORIGIN_BYTES = "streamverse_origin_bytes_sent_total"
 REQUEST_DURATION = "streamverse_request_duration_seconds"
@@ -49,6 +50,9 @@ class PlatformMetrics:
         self.shield_requests = Counter(
             SHIELD_REQUESTS[: -len("_total")], "Requests reaching a regional shield",
             ["region", "cache", "code"], registry=r)
+        self.shield_bytes = Counter(
+            SHIELD_BYTES[: -len("_total")], "Bytes a regional shield sent to its PoPs (cache fill)",
+            ["region"], registry=r)
         self.origin_requests = Counter(
             ORIGIN_REQUESTS[: -len("_total")], "Requests reaching an origin",
             ["origin", "code"], registry=r)

@@ -5,11 +5,17 @@ time (TAT), so a decision is one read and one write, and it gives an exact Retry
 The Redis variant takes the time from Redis `TIME`, so every gateway replica agrees on
 "now" whatever their own clocks say, and checks several keys (per IP and per user) in one
 round trip, charging none of them unless all allow.
+
+Stored keys never carry the raw identifier (a user id, an IP): the key part is a keyed
+BLAKE2b pseudonym (`sv:rl:user:{hex}`), so Redis and the in-process dict hold nothing an
+erasure request would have to find, and without the secret the pseudonym cannot be
+reversed by enumerating ids. Limit overrides are still looked up by the raw `user:42` form.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import threading
@@ -25,6 +31,28 @@ log = logging.getLogger("streamverse.ratelimit")
 
 DEFAULT_LIMITS = {"user": (20.0, 40), "ip": (50.0, 100)}
 KEY_PREFIX = "sv:rl:"
+_DEFAULT_KEY_SECRET = b"streamverse-ratelimit-keys-v1"  # only when no secret is configured
+
+
+class KeyHasher:
+    """`scope:pseudonym` for a (scope, raw key): keyed BLAKE2b, memoised (the hot path pays a dict hit)."""
+
+    def __init__(self, secret: bytes | None = None, *, max_cached: int = 100_000) -> None:
+        material = secret or _DEFAULT_KEY_SECRET
+        self._key = hashlib.blake2b(material, digest_size=32, person=b"sv-rl-key").digest()
+        self._cache: dict[tuple[str, str], str] = {}
+        self._max = max_cached
+
+    def __call__(self, scope: str, key: str) -> str:
+        """The stored name of one limit's key (without the Redis prefix)."""
+        found = self._cache.get((scope, key))
+        if found is None:
+            digest = hashlib.blake2b(key.encode(), key=self._key, digest_size=12).hexdigest()
+            found = f"{scope}:{digest}"
+            if len(self._cache) >= self._max:
+                self._cache.clear()
+            self._cache[(scope, key)] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +161,11 @@ def _gcra(tat: float, now: float, limit: Limit, cost: int) -> tuple[bool, float,
 class MemoryRateLimiter:
     """The embedded default: GCRA in a dict, time from the injected clock."""
 
-    def __init__(self, *, clock: Clock, limits: LimitTable, max_keys: int = 200_000) -> None:
+    def __init__(self, *, clock: Clock, limits: LimitTable, max_keys: int = 200_000,
+                 key_secret: bytes | None = None) -> None:
         self._clock = clock
         self._limits = limits
+        self.stored_name = KeyHasher(key_secret)
         self._tat: dict[str, float] = {}
         self._max_keys = max_keys
 
@@ -144,7 +174,7 @@ class MemoryRateLimiter:
         pending: list[tuple[str, float]] = []
         remaining = None
         for scope, key in items:
-            name = f"{scope}:{key}"
+            name = self.stored_name(scope, key)
             ok, retry, left, new_tat = _gcra(tats.get(name, 0.0), now, self._limits.get(scope, key), cost)
             if not ok:
                 return Decision(False, retry, left, scope)
@@ -233,9 +263,7 @@ class RedisRateLimiter:
 
     def __init__(self, *, url: str, clock: Clock, limits: LimitTable, metrics: PlatformMetrics,
                  fail_open: bool = True, prefix: str = KEY_PREFIX, timeout_s: float = 0.25,
-                 backoff_s: float = 1.0, log_every_s: float = 10.0) -> None:
-        import hashlib
-
+                 backoff_s: float = 1.0, log_every_s: float = 10.0, key_secret: bytes | None = None) -> None:
         import redis.asyncio as aredis
 
         # No socket_timeout: the deadline is one asyncio.timeout per batch (cheaper than
@@ -245,6 +273,7 @@ class RedisRateLimiter:
         self._clock = clock
         self._limits = limits
         self._prefix = prefix
+        self._hasher = KeyHasher(key_secret)
         self._fail_open = fail_open
         self._policy = "open" if fail_open else "closed"
         self._errors = metrics.ratelimit_backend_errors.labels(policy=self._policy)
@@ -266,6 +295,10 @@ class RedisRateLimiter:
         """The underlying client (tests and benchmarks clean up keys through it)."""
         return self._redis
 
+    def storage_key(self, scope: str, key: str) -> str:
+        """The Redis key holding one limit's state (a pseudonym, never the raw id)."""
+        return self._prefix + self._hasher(scope, key)
+
     def _command(self, items: Sequence[tuple[str, str]], cost: int) -> bytes:
         """One EVALSHA call, already in the Redis wire format.
 
@@ -275,13 +308,13 @@ class RedisRateLimiter:
         n = len(items)
         if n == 1:
             scope, key = items[0]
-            name = f"{self._prefix}{scope}:{key}".encode()
+            name = (self._prefix + self._hasher(scope, key)).encode()
             return b"%s$%d\r\n%s\r\n%s" % (self._head1, len(name), name,
                                                self._tail(self._limits.get(scope, key), cost))
         if n > MAX_KEYS_PER_CALL or n == 0:
             raise ValueError(f"an atomic check takes 1 to {MAX_KEYS_PER_CALL} limits, got {n}")
         args: list[bytes] = [b"EVALSHA", self._sha, str(n).encode()]
-        args += [f"{self._prefix}{scope}:{key}".encode() for scope, key in items]
+        args += [(self._prefix + self._hasher(scope, key)).encode() for scope, key in items]
         args.append(str(cost).encode())
         for scope, key in items:
             interval_us = 1_000_000.0 / (limit := self._limits.get(scope, key)).rate_per_s
@@ -428,7 +461,8 @@ class RedisRateLimiter:
 def make_rate_limiter(settings: Settings, *, clock: Clock, limits: LimitTable,
                       metrics: PlatformMetrics) -> RateLimiter:
     """Redis when settings.redis_url is set (shared by replicas), else in process."""
+    secret = settings.resolved_jwt_secret.encode()  # shared by every replica, so pseudonyms agree
     if settings.redis_url:
         return RedisRateLimiter(url=settings.redis_url, clock=clock, limits=limits, metrics=metrics,
-                                fail_open=settings.ratelimit_fail_open)
-    return MemoryRateLimiter(clock=clock, limits=limits)
+                                fail_open=settings.ratelimit_fail_open, key_secret=secret)
+    return MemoryRateLimiter(clock=clock, limits=limits, key_secret=secret)

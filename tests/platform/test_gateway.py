@@ -297,5 +297,5 @@ def test_gateway_with_redis_limiter(stack, redis_url):
     import redis
 
     keys = redis.Redis.from_url(redis_url).keys("sv:rl:ip:*")
-    assert keys == [b"sv:rl:ip:127.0.0.1"]
+    assert keys == [limiter.storage_key("ip", "127.0.0.1").encode()]
     asyncio.run(asyncio.sleep(0))

@@ -139,7 +139,7 @@ def test_redis_burst_retry_after_and_refill(redis_url):
             await asyncio.sleep(results[-1].retry_after_s + 0.01)
             assert (await limiter.check("user", "r1")).allowed
             # Keys carry the prefix and expire on their own.
-            ttl = await limiter.redis.pttl("sv:rl:user:r1")
+            ttl = await limiter.redis.pttl(limiter.storage_key("user", "r1"))
             assert 0 < ttl <= 2000
         finally:
             await limiter.aclose()
@@ -244,3 +244,50 @@ def test_factory_picks_memory_without_redis_url():
     limiter = make_rate_limiter(Settings(), clock=VirtualClock(0.0), limits=LimitTable(),
                                 metrics=PlatformMetrics())
     assert isinstance(limiter, MemoryRateLimiter)
+
+
+# ---- Pseudonymous keys (privacy) --------------------------------------------------------------
+
+def test_redis_keys_never_carry_raw_user_ids_or_ips(redis_url):
+    """Erasure cannot reach rate-limit state, so the state must not name the user in the first place."""
+    import redis as sync_redis
+
+    table = LimitTable({"user": Limit(100, 100), "ip": Limit(100, 100)})
+    table.set("user:4242", Limit(1, 1))  # overrides are still found by the raw id
+
+    async def go():
+        limiter = RedisRateLimiter(url=redis_url, clock=RealClock(), limits=table, metrics=PlatformMetrics(),
+                                   key_secret=b"secret-a")
+        other = RedisRateLimiter(url=redis_url, clock=RealClock(), limits=table, metrics=PlatformMetrics(),
+                                 key_secret=b"secret-b")
+        try:
+            assert (await limiter.check_all([("user", "4242"), ("ip", "203.0.113.77")])).allowed
+            refused = await limiter.check_all([("user", "4242"), ("ip", "203.0.113.77")])
+            assert not refused.allowed and refused.scope == "user"  # the 1/s override applied
+            assert (await limiter.check("user", "777001")).allowed
+            assert limiter.storage_key("user", "4242") != other.storage_key("user", "4242")  # keyed
+            return limiter.storage_key("user", "4242")
+        finally:
+            await limiter.aclose()
+            await other.aclose()
+
+    stored = run(go())
+    keys = [k.decode() for k in sync_redis.Redis.from_url(redis_url).keys("*")]
+    assert stored in keys and len(keys) == 3
+    for key in keys:
+        assert key.startswith("sv:rl:")
+        assert "4242" not in key and "777001" not in key and "203.0.113" not in key
+
+
+def test_memory_limiter_holds_no_raw_ids_and_keeps_overrides():
+    clock = VirtualClock(0.0)
+    table = LimitTable({"user": Limit(100, 100)})
+    table.set("user:31337", Limit(1, 1))
+    limiter = MemoryRateLimiter(clock=clock, limits=table, key_secret=b"k")
+
+    async def go():
+        assert [(await limiter.check("user", "31337")).allowed for _ in range(2)] == [True, False]
+        assert (await limiter.check("user", "5")).allowed
+
+    run(go())
+    assert len(limiter._tat) == 2 and not any("31337" in k or k.endswith(":5") for k in limiter._tat)

@@ -298,7 +298,8 @@ class LiveViewer:
 
         def beacon(event: str, **kw: Any) -> abr.Beacon:
             return abr.Beacon(session_id=sid, region=region, pop=state["pop"], device=self.device,
-                              video_id=video_id, event=event, bitrate_bps=kw.pop("bitrate_bps", 0), **kw)
+                              video_id=video_id, event=event, bitrate_bps=kw.pop("bitrate_bps", 0),
+                              extra={"played_s": round(state["played"], 3)}, **kw)  # RUM's watch time
 
         try:
             master_url, state["pop"] = await self._resolve(http, video_id, trace_id)

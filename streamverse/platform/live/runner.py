@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import signal
 import socket
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ CATALOG_TITLES = 3000
 ROLES = ("viewer", "responder", "admin")
 # Offsets from base_port; edges take base_port + EDGE_OFFSET onwards, in topology order.
 PORTS = {"api": 0, "gateway": 1, "platform_control": 2, "accounts": 3, "catalog": 4, "playback": 5,
-         "prometheus": 6, "alertmanager": 7}
+         "prometheus": 6, "alertmanager": 7, "uploads": 8}
 EDGE_OFFSET = 10
 
 
@@ -128,6 +127,7 @@ class LiveSystem:
     closers: list[Any] = field(default_factory=list)
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    telemetry: Any = None
 
     @property
     def live_file(self) -> Path:
@@ -144,6 +144,9 @@ class LiveSystem:
     async def stop(self) -> None:
         """Stop viewers, tickers, servers and child processes; remove live.json."""
         self.stop_event.set()
+        if self.telemetry is not None:
+            with contextlib.suppress(Exception):
+                await self.telemetry.stop()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -217,7 +220,8 @@ async def _health_ticker(platform: Any, interval_s: float, stop: asyncio.Event) 
 
 async def start_live_system(settings: Settings, *, viewers: int | None = None, prometheus: bool = False,
                             health_interval_s: float = 2.0, watch_s: tuple[float, float] = (20.0, 60.0),
-                            seed: int | None = None) -> LiveSystem:
+                            seed: int | None = None, telemetry: bool = True,
+                            telemetry_options: dict[str, Any] | None = None) -> LiveSystem:
     """Start everything on loopback and return once every server accepts connections."""
     from streamverse.api.app import create_app
     from streamverse.platform.control_app import create_platform_control_app
@@ -241,12 +245,22 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
     service_metrics = PlatformMetrics()
     viewer_metrics = PlatformMetrics()
     limits = LimitTable()
-    platform, video_objects = _build_platform(settings, topology=topology, clock=clock, engine=engine,
-                                              metrics=platform_metrics, limits=limits,
-                                              health_interval_s=health_interval_s)
+    from streamverse.platform.media.live import start_media
+
+    # Uploads first: their object store sits in front of the synthetic origin source.
+    media = await start_media(settings, engine=engine, clock=clock, host=host,
+                              port=_port(settings, PORTS["uploads"]))
+    try:
+        platform, video_objects = _build_platform(settings, topology=topology, clock=clock, engine=engine,
+                                                  metrics=platform_metrics, limits=limits,
+                                                  health_interval_s=health_interval_s, media=media)
+    except BaseException:
+        await media.stop()
+        raise
     system = LiveSystem(settings=settings, platform=platform, urls={}, edges={}, tokens=tokens,
                         metrics={"platform": platform_metrics, "services": service_metrics,
                                  "viewers": viewer_metrics})
+    system.closers.append(media.stop)
     try:
         key = settings.resolved_jwt_secret.encode()
         edge_ports = {p.name: _port(settings, EDGE_OFFSET + i)
@@ -281,6 +295,7 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
             srv = await serve(app, name=name, host=host, port=_port(settings, PORTS[name]))
             system.served.append(srv)
             ups[name] = srv.url
+        ups["uploads"] = media.url
         limiter = make_rate_limiter(settings, clock=clock, limits=limits, metrics=service_metrics)
         system.closers.append(getattr(limiter, "aclose", None) or getattr(limiter, "close", lambda: None))
         gateway = create_gateway_app(settings=settings, clock=clock, limiter=limiter, limits=limits,
@@ -311,6 +326,10 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
             system.tasks.append(asyncio.create_task(viewer.run(system.stop_event), name=f"viewer-{i + 1}"))
         if prometheus:
             await _start_prometheus(system)
+        if telemetry:  # scraper, probes, log and beacon shipping, usage metering
+            from streamverse.collectors.live import start_telemetry
+
+            system.telemetry = await start_telemetry(system, settings, **(telemetry_options or {}))
     except BaseException:
         await system.stop()
         raise
@@ -318,16 +337,19 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
 
 
 def _build_platform(settings: Settings, *, topology: Any, clock: Any, engine: Any, metrics: Any,
-                    limits: Any, health_interval_s: float) -> tuple[Any, Any]:
-    """The Platform with a live origin that makes HLS playlists and segments for catalog titles."""
+                    limits: Any, health_interval_s: float, media: Any = None) -> tuple[Any, Any]:
+    """The Platform with a live origin: uploaded renditions first, else synthetic HLS for seeded titles."""
     from streamverse.platform.live.origin_source import OriginSource
+    from streamverse.platform.media.live import chain_sizes, chain_sources
     from streamverse.platform.service import Platform
 
     info = _video_info(engine)
     origin = OriginSource(video_info=info)
+    source = chain_sources(media.origin_read, origin) if media is not None else origin
+    size_of = chain_sizes(media.size_of, origin.size_of) if media is not None else origin.size_of
     platform = Platform(topology=topology, clock=clock, pop_cache_bytes=settings.live_cache_bytes,
-                        shield_cache_bytes=settings.live_cache_bytes * 4, origin_source=origin,
-                        origin_size_of=origin.size_of, limits=limits, metrics=metrics, seed=settings.seed,
+                        shield_cache_bytes=settings.live_cache_bytes * 4, origin_source=source,
+                        origin_size_of=size_of, limits=limits, metrics=metrics, seed=settings.seed,
                         health_interval_s=health_interval_s)
     return platform, origin.objects_for_video
 
@@ -394,47 +416,35 @@ def _write_live_file(system: LiveSystem) -> None:
 
 def metrics_targets(system: LiveSystem) -> dict[str, list[str]]:
     """Every /metrics endpoint by job, for Prometheus and the printed table."""
-    return {"gateway": [f"{system.urls['gateway']}/metrics"],
-            "platform": [f"{system.urls['platform_control']}/metrics"],
-            "edge": [f"{url}/metrics" for url in system.edges.values()]}
+    out = {"gateway": [f"{system.urls['gateway']}/metrics"],
+           "platform": [f"{system.urls['platform_control']}/metrics"],
+           "edge": [f"{url}/metrics" for url in system.edges.values()]}
+    if "upstream_uploads" in system.urls:
+        out["uploads"] = [f"{system.urls['upstream_uploads']}/metrics"]
+    return out
 
 
 async def _start_prometheus(system: LiveSystem) -> None:
-    """Prometheus (and Alertmanager when installed) scraping every /metrics endpoint."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        system.urls["prometheus"] = "not installed (apt-get install prometheus)"
-        return
+    """The real Prometheus and Alertmanager scraping every /metrics endpoint (and the RUM series)."""
+    from streamverse.collectors.live import scrape_targets
+    from streamverse.collectors.prometheus_process import NotInstalledError, StartError, start_prometheus
+
     settings = system.settings
-    base = settings.data_dir / "prometheus"
-    base.mkdir(parents=True, exist_ok=True)
-    port = _port(settings, PORTS["prometheus"]) or free_port(settings.host)
-    scrape = []
-    for job, urls in metrics_targets(system).items():
-        hosts = [u.split("://", 1)[1].split("/", 1)[0] for u in urls]
-        scrape.append({"job_name": job, "scrape_interval": "5s", "static_configs": [{"targets": hosts}]})
-    config: dict[str, Any] = {"global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
-                              "scrape_configs": scrape}
-    am_binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if am_binary:
-        am_port = _port(settings, PORTS["alertmanager"]) or free_port(settings.host)
-        (base / "alertmanager.yml").write_text(json.dumps(
-            {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}))
-        am = await asyncio.create_subprocess_exec(
-            am_binary, f"--config.file={base / 'alertmanager.yml'}", f"--storage.path={base / 'am-data'}",
-            f"--web.listen-address={settings.host}:{am_port}", "--cluster.listen-address=",
-            stdout=asyncio.subprocess.DEVNULL, stderr=(base / "alertmanager.log").open("ab"))
-        system.processes.append(am)
-        system.urls["alertmanager"] = f"http://{settings.host}:{am_port}"
-        targets = [f"{settings.host}:{am_port}"]
-        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": targets}]}]}
-    (base / "prometheus.yml").write_text(json.dumps(config, indent=2))  # JSON is valid YAML
-    proc = await asyncio.create_subprocess_exec(
-        binary, f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
-        f"--web.listen-address={settings.host}:{port}",
-        stdout=asyncio.subprocess.DEVNULL, stderr=(base / "prometheus.log").open("ab"))
-    system.processes.append(proc)
-    system.urls["prometheus"] = f"http://{settings.host}:{port}"
+    try:
+        proc = await asyncio.to_thread(
+            start_prometheus, targets=scrape_targets(system), data_dir=settings.data_dir / "prometheus",
+            scrape_interval_s=5.0, with_alertmanager=True, host=settings.host,
+            port=_port(settings, PORTS["prometheus"]))
+    except NotInstalledError as exc:
+        system.urls["prometheus"] = f"not installed ({exc})"
+        return
+    except StartError as exc:
+        system.urls["prometheus"] = f"failed to start: {exc}"
+        return
+    system.closers.append(lambda: asyncio.to_thread(proc.stop))
+    system.urls["prometheus"] = proc.url
+    if proc.alertmanager_url:
+        system.urls["alertmanager"] = proc.alertmanager_url
 
 
 def _dashboard_line(settings: Settings, dashboard: bool) -> str:
@@ -517,6 +527,7 @@ def setup_live_logging(settings: Settings) -> None:
         "playback": ("streamverse.playback",), "edge": ("streamverse.platform.edge",),
         "upstreams": ("streamverse.upstreams",), "platform-control": ("streamverse.platform.control",),
         "control-api": ("streamverse.api",), "viewers": ("streamverse.player",),
+        "uploads": ("streamverse.uploads", "streamverse.media", "streamverse.privacy"),
     }.items():
         handler = logging.StreamHandler((logs / f"{service}.jsonl").open("a"))
         handler.setFormatter(JsonFormatter(service))

@@ -138,7 +138,7 @@ class TranscodeHandler:
             rungs = transcode_ladder(src, staging, width=found.width, height=found.height,
                                      duration_s=found.duration_s, has_audio=found.has_audio, codec=codec,
                                      preset=self.config.preset, on_progress=report, ffmpeg=self.config.ffmpeg,
-                                     fps=found.fps)
+                                     fps=found.fps, rung_presets=dict(self.config.rung_presets))
             self.store.publish_dir(staging, f"videos/{video_id}")
         except BaseException:
             self.store.clear_staging(name)

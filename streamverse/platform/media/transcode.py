@@ -24,6 +24,17 @@ AUDIO_BPS = 128_000
 KEYFRAME_S = 2  # divides SEGMENT_SECONDS, so every segment starts on a keyframe
 SPRITE_TILE = (5, 5)
 SPRITE_WIDTH = 160
+# x264/x265 presets, fastest first
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+SPRITE_KEYFRAMES_FROM_S = 10.0  # tile spacing from which decoding keyframes only is close enough
+
+
+def rung_preset(name: str, preset: str, overrides: dict[str, str] | None) -> str:
+    """The preset for one rung: the override when it is faster than the default, else the default."""
+    want = (overrides or {}).get(name)
+    if want is None or want not in PRESETS or preset not in PRESETS:
+        return preset
+    return want if PRESETS.index(want) < PRESETS.index(preset) else preset
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +86,8 @@ def _die_with_parent() -> None:
 
 def ladder_command(src: Path, out_dir: Path, rungs: list[Rung], *, duration_s: float, has_audio: bool,
                    codec: str = "h264", preset: str = "veryfast", sprite: bool = True,
-                   ffmpeg: str = "ffmpeg", threads: int = 0) -> list[str]:
+                   ffmpeg: str = "ffmpeg", threads: int = 0,
+                   rung_presets: dict[str, str] | None = None) -> list[str]:
     """The one-process ffmpeg command for the ladder (and sprite) into `out_dir`."""
     if codec not in CODECS:
         raise ValueError(f"codec must be one of {sorted(CODECS)}, got {codec!r}")
@@ -98,7 +110,9 @@ def ladder_command(src: Path, out_dir: Path, rungs: list[Rung], *, duration_s: f
         if has_audio:
             cmd += ["-map", "0:a:0"]
         var_map.append(f"v:{i},a:{i},name:{r.name}" if has_audio else f"v:{i},name:{r.name}")
-    cmd += ["-c:v", CODECS[codec], "-preset", preset]
+    cmd += ["-c:v", CODECS[codec]]
+    for i, r in enumerate(rungs):
+        cmd += [f"-preset:v:{i}", rung_preset(r.name, preset, rung_presets)]
     if threads:
         cmd += ["-threads", str(threads)]
     for i, r in enumerate(rungs):
@@ -163,13 +177,14 @@ def run_ffmpeg(cmd: list[str], *, duration_s: float, on_progress: Callable[[floa
 def transcode_ladder(src: Path, out_dir: Path, *, width: int, height: int, duration_s: float,
                      has_audio: bool, codec: str = "h264", preset: str = "veryfast",
                      on_progress: Callable[[float], None] | None = None,
-                     ffmpeg: str = "ffmpeg", fps: float = 0.0) -> list[Rung]:
+                     ffmpeg: str = "ffmpeg", fps: float = 0.0,
+                     rung_presets: dict[str, str] | None = None) -> list[Rung]:
     """Encode the whole ladder into `out_dir` (master.m3u8, {rung}/index.m3u8 + segments, sprite.jpg)."""
     rungs = plan_ladder(width, height)
     for r in rungs:
         (out_dir / r.name).mkdir(parents=True, exist_ok=True)
     cmd = ladder_command(src, out_dir, rungs, duration_s=duration_s, has_audio=has_audio, codec=codec,
-                         preset=preset, ffmpeg=ffmpeg, sprite=False)
+                         preset=preset, ffmpeg=ffmpeg, sprite=False, rung_presets=rung_presets)
     run_ffmpeg(cmd, duration_s=duration_s, on_progress=on_progress, fps=fps)
     make_sprite(src, out_dir / "sprite.jpg", duration_s=duration_s, ffmpeg=ffmpeg)
     check_outputs(out_dir, rungs, duration_s=duration_s)
@@ -183,7 +198,9 @@ def make_sprite(src: Path, dest: Path, *, duration_s: float, ffmpeg: str = "ffmp
     ffmpeg's progress reports until the sheet is full)."""
     cols, rows = SPRITE_TILE
     every = max(1.0, duration_s / (cols * rows))
-    run_ffmpeg([ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src),
+    # a full decode costs ~10% of the ladder; with tiles >= 10 s apart, keyframes are close enough
+    skip = ["-skip_frame", "nokey"] if every >= SPRITE_KEYFRAMES_FROM_S else []
+    run_ffmpeg([ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y", *skip, "-i", str(src),
                 "-vf", f"fps=1/{every:.3f},scale={SPRITE_WIDTH}:-2,tile={cols}x{rows}",
                 "-frames:v", "1",
                 "-q:v", "4", "-update", "1", str(dest)], duration_s=duration_s)
