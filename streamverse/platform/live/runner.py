@@ -247,6 +247,11 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
     limits = LimitTable()
     from streamverse.platform.media.live import start_media
 
+    edge_ports = {p.name: _port(settings, EDGE_OFFSET + i)
+                  for i, p in enumerate(p for r in topology.regions for p in r.pops)}
+    if settings.base_port:
+        for port in [*edge_ports.values(), *(settings.base_port + o for o in PORTS.values())]:
+            bind(host, port).close()  # fail before anything starts, naming the busy port
     # Uploads first: their object store sits in front of the synthetic origin source.
     media = await start_media(settings, engine=engine, clock=clock, host=host,
                               port=_port(settings, PORTS["uploads"]))
@@ -263,11 +268,6 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
     system.closers.append(media.stop)
     try:
         key = settings.resolved_jwt_secret.encode()
-        edge_ports = {p.name: _port(settings, EDGE_OFFSET + i)
-                      for i, p in enumerate(p for r in topology.regions for p in r.pops)}
-        if settings.base_port:
-            for port in [*edge_ports.values(), *(settings.base_port + o for o in PORTS.values())]:
-                bind(host, port).close()  # fail before anything starts, naming the busy port
         try:
             edges = await start_edge_servers(platform, host=host, ports=edge_ports, key=key,
                                              metrics=platform_metrics)
