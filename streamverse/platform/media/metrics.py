@@ -15,13 +15,15 @@ QUEUE_JOBS = "streamverse_media_queue_jobs"
 RENDITION_SECONDS = "streamverse_transcode_rendition_seconds"
 JOB_SECONDS = "streamverse_transcode_job_seconds"
 UPLOAD_TO_PLAYABLE = "streamverse_upload_to_playable_seconds"
+# The promise is "an hour of video playable within 15 minutes": normalise by the video's length.
+UPLOAD_TO_PLAYABLE_PER_HOUR = "streamverse_upload_to_playable_seconds_per_video_hour"
 FAILURES = "streamverse_media_failures_total"
 STORED_BYTES = "streamverse_object_store_bytes"
 UPLOADS = "streamverse_uploads_total"
 UPLOAD_BYTES = "streamverse_upload_bytes_received_total"
 SCANS = "streamverse_media_scans_total"
 
-_JOB_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
+_JOB_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 900, 1200, 3600)
 
 
 class _Pull(Collector):
@@ -53,6 +55,9 @@ class MediaMetrics:
                                      buckets=_JOB_BUCKETS, registry=r)
         self.upload_to_playable = Histogram(UPLOAD_TO_PLAYABLE, "Upload complete to playable",
                                             buckets=_JOB_BUCKETS, registry=r)
+        self.upload_to_playable_per_hour = Histogram(
+            UPLOAD_TO_PLAYABLE_PER_HOUR, "Upload complete to playable, per hour of video",
+            buckets=_JOB_BUCKETS, registry=r)
         self.failures = Counter(FAILURES[: -len("_total")], "Media pipeline failures",
                                 ["stage", "reason"], registry=r)
         self.uploads = Counter(UPLOADS[: -len("_total")], "Uploads by outcome", ["status"], registry=r)

@@ -171,7 +171,10 @@ class TranscodeHandler:
             for r in rungs:
                 self.metrics.rendition_seconds.labels(rendition=r.name, codec=codec).observe(elapsed)
             if completed_at is not None:
-                self.metrics.upload_to_playable.observe(max(0.0, now.timestamp() - completed_at.timestamp()))
+                waited = max(0.0, now.timestamp() - completed_at.timestamp())
+                self.metrics.upload_to_playable.observe(waited)
+                if found.duration_s:
+                    self.metrics.upload_to_playable_per_hour.observe(waited / (found.duration_s / 3600.0))
         log.info("video playable", extra={"video_id": video_id, "renditions": [r.name for r in rungs],
                                           "seconds": round(elapsed, 2)})
 

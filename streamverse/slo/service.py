@@ -1,0 +1,231 @@
+"""Evaluate SLOs against a MetricStore; the same code for the embedded store and Prometheus.
+
+The store answers PromQL (`query_range`/`query`); events per step go to the pure engine.
+A missing series or an unreachable backend is reported as no data with the reason.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamverse.clock import utc_iso
+from streamverse.durations import format_duration
+from streamverse.slo import engine
+from streamverse.slo.models import SLO
+from streamverse.slo.queries import events_exprs, window_ratio_expr
+from streamverse.slo.rules import windows as rule_windows
+
+MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series and query
+SliceKey = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class Events:
+    """Bad and total events per step for one slice of one SLO (the aggregate has no labels)."""
+
+    labels: dict[str, str]
+    bad: np.ndarray
+    total: np.ndarray
+
+
+def period_bounds(slo: SLO, now: float) -> tuple[float, float]:
+    """(start, seconds) of the SLO period ending now: rolling window, or this calendar month so far."""
+    if slo.calendar == "month":
+        d = datetime.fromtimestamp(now, UTC)
+        start = datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
+        return start, now - start
+    return now - slo.window_s, slo.window_s
+
+
+def month_bounds(month: str) -> tuple[float, float]:
+    """(start, end) epoch seconds of a YYYY-MM month, UTC."""
+    year, mon = (int(x) for x in month.split("-"))
+    days = calendar.monthrange(year, mon)[1]
+    start = datetime(year, mon, 1, tzinfo=UTC).timestamp()
+    return start, start + days * 86400.0
+
+
+def _grid(start: float, end: float, step: float) -> np.ndarray:
+    first = math.ceil(start / step) * step
+    return np.arange(first, end + step / 2, step)
+
+
+def _range(store: Any, expr: str, grid: np.ndarray, step: float) -> tuple[dict[SliceKey, np.ndarray], dict]:
+    """Values of an expression on the grid, one array per label set (NaN where absent)."""
+    out: dict[SliceKey, np.ndarray] = {}
+    attrs: dict[str, Any] = {}
+    for i in range(0, len(grid), MAX_POINTS):
+        part = grid[i : i + MAX_POINTS]
+        df: pd.DataFrame = store.query_range(expr, float(part[0]), float(part[-1]), step)
+        attrs.update(df.attrs)
+        if df.empty:
+            continue
+        label_cols = [c for c in df.columns if c not in ("timestamp", "value", "__name__")]
+        idx = np.clip(
+            np.round((df["timestamp"].to_numpy() - grid[0]) / step).astype(np.int64), 0, len(grid) - 1
+        )
+        vals = df["value"].to_numpy(dtype=float)
+        keys = (
+            list(zip(*(df[c].astype(str) for c in label_cols), strict=True)) if label_cols else [()] * len(df)
+        )
+        codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
+        for k, key in enumerate(uniques):
+            arr = out.get(tuple(zip(label_cols, key, strict=True)))
+            if arr is None:
+                arr = out[tuple(zip(label_cols, key, strict=True))] = np.full(len(grid), np.nan)
+            sel = codes == k
+            arr[idx[sel]] = vals[sel]
+    return out, attrs
+
+
+def _increments(cum: np.ndarray) -> np.ndarray:
+    """Per-step increase of a cumulative sum; a drop (a counter restart) counts as no increase."""
+    filled = pd.Series(cum).ffill().to_numpy()
+    inc = np.diff(filled, prepend=np.nan)
+    inc[np.isnan(inc)] = 0.0
+    return np.maximum(inc, 0.0)
+
+
+def fetch_events(slo: SLO, store: Any, *, start: float, end: float, step: float) -> tuple[list[Events], dict]:
+    """Events per step in (start, end] for every slice, the aggregate first; [] for query SLOs."""
+    exprs = events_exprs(slo)
+    if exprs is None:
+        return [], {}
+    first_expr, total_expr, which = exprs
+    grid = _grid(start - step if which != "bad-slices" else start, end, step)
+    totals, attrs = _range(store, total_expr, grid, step)
+    firsts, _ = _range(store, first_expr, grid, step)
+    n = len(grid) - (0 if which == "bad-slices" else 1)
+    if slo.indicator.kind == "latency" and totals and not firsts:
+        raise ValueError(f"{slo.indicator.histogram} has no bucket at le={slo.indicator.threshold:g}: "
+                         "a latency threshold must be one of the histogram's bucket bounds")
+    slices: list[Events] = []
+    for key, tot in totals.items():
+        other = firsts.get(key)
+        if which == "bad-slices":
+            total = np.nan_to_num(tot)
+            bad = np.nan_to_num(other) if other is not None else np.zeros_like(total)
+        else:
+            total = _increments(tot)[1:]
+            part = _increments(other)[1:] if other is not None else np.zeros(n)
+            bad = part if which == "bad" else np.maximum(total - part, 0.0)
+        if slo.budgeting == "timeslices" and which != "bad-slices":
+            bad, total = engine.timeslices(bad, total, slice_target=slo.timeslice_target or slo.objective)
+        slices.append(Events(dict(key), bad, total))
+    if not slo.slice_by:
+        return slices[:1], attrs
+    agg = Events(
+        {},
+        np.sum([s.bad for s in slices], axis=0) if slices else np.zeros(n),
+        np.sum([s.total for s in slices], axis=0) if slices else np.zeros(n),
+    )
+    return [agg, *sorted(slices, key=lambda s: tuple(s.labels.items()))], attrs
+
+
+def _query_ratios(slo: SLO, store: Any, at: float) -> tuple[dict[SliceKey, dict[str, float]], dict]:
+    """Error ratio per window and slice, for raw-query SLOs that cannot be re-windowed."""
+    period = rule_windows(slo)[-1]
+    out: dict[SliceKey, dict[str, float]] = {}
+    attrs: dict[str, Any] = {}
+    for w in [*engine.WINDOWS, period]:
+        df = store.query(" ".join(window_ratio_expr(slo, w).split()), at)
+        attrs.update(df.attrs)
+        label_cols = [c for c in df.columns if c not in ("timestamp", "value", "__name__")]
+        for _, row in df.iterrows():
+            key = tuple((c, str(row[c])) for c in label_cols)
+            out.setdefault(key, {})["period" if w == period else w] = float(row["value"])
+    return out, attrs
+
+
+def _describe(slo: SLO, labels: dict[str, str], result: dict[str, Any], now: float, attrs: dict) -> dict:
+    exh = result.get("exhaustion_s")
+    return {
+        "id": slo.id,
+        "service": slo.service,
+        "name": slo.name,
+        "slice": labels,
+        "description": slo.description,
+        "window": "calendar-month" if slo.calendar else format_duration(slo.window_s),
+        "budgeting": slo.budgeting,
+        **result,
+        "exhausts_at": utc_iso(now + exh) if exh is not None and math.isfinite(exh) else None,
+        "data": {k: attrs.get(k) for k in ("backend", "reachable", "stale", "age_s") if k in attrs},
+    }
+
+
+def evaluate_slo(slo: SLO, store: Any, *, now: float, step: float = 60.0) -> list[dict[str, Any]]:
+    """Status of one SLO (aggregate and each slice) at `now`."""
+    end = math.floor(now / step) * step
+    start, period_s = period_bounds(slo, end)
+    if slo.indicator.kind == "query":
+        ratios, attrs = _query_ratios(slo, store, end)
+        if not ratios:
+            return [_no_data(slo, "the queries returned no series", end, attrs)]
+        return [
+            _describe(
+                slo,
+                dict(k),
+                engine.evaluate_ratios(r, objective=slo.objective, period_s=period_s),
+                end,
+                attrs,
+            )
+            for k, r in sorted(ratios.items())
+        ]
+    events, attrs = fetch_events(slo, store, start=start, end=end, step=step)
+    if not events:
+        expr = events_exprs(slo)
+        reason = (
+            "metric store unreachable"
+            if attrs.get("reachable") is False
+            else f"no series match {expr[1] if expr else slo.id} in the metric store (unknown metric?)"
+        )
+        return [_no_data(slo, reason, end, attrs)]
+    return [
+        _describe(
+            slo,
+            ev.labels,
+            engine.evaluate(ev.bad, ev.total, objective=slo.objective, step_s=step, period_s=period_s),
+            end,
+            attrs,
+        )
+        for ev in events
+    ]
+
+
+def _no_data(slo: SLO, reason: str, now: float, attrs: dict) -> dict[str, Any]:
+    res = engine.evaluate(
+        np.zeros(1), np.zeros(1), objective=slo.objective, step_s=60.0, period_s=slo.window_s
+    )
+    return {**_describe(slo, {}, res, now, attrs), "message": reason}
+
+
+def status(slos: Sequence[SLO], store: Any, *, now: float, step: float = 60.0) -> dict[str, Any]:
+    """Every SLO's status now; one failing SLO is reported and the others still evaluate."""
+    rows: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    for slo in slos:
+        try:
+            rows.extend(evaluate_slo(slo, store, now=now, step=step))
+        except Exception as exc:  # noqa: BLE001 - one SLO's bad query must not hide the rest
+            errors.append(
+                {
+                    "id": slo.id,
+                    "file": slo.source_file,
+                    "line": str(slo.source_line or ""),
+                    "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                }
+            )
+    return {
+        "at": utc_iso(now),
+        "backend": getattr(store, "backend", "unknown"),
+        "slos": rows,
+        "errors": errors,
+    }
