@@ -22,11 +22,14 @@ app.add_typer(fault_app, name="fault")
 def _add_area_apps() -> None:
     """Sub-commands that live with their area (imported here so `--help` lists them)."""
     from streamverse.collectors.cli import metrics_app
+    from streamverse.costs.cli import capacity_app, cost_app
     from streamverse.slo.cli import report_app, slo_app
 
     app.add_typer(metrics_app, name="metrics")
     app.add_typer(slo_app, name="slo")
     app.add_typer(report_app, name="report")
+    app.add_typer(cost_app, name="cost")
+    app.add_typer(capacity_app, name="capacity")
 
 
 _add_area_apps()
