@@ -22,6 +22,8 @@ def _import_models() -> None:
         "streamverse.platform.models_users",
         "streamverse.platform.media.models",
         "streamverse.collectors.models",
+        "streamverse.incidents.models",
+        "streamverse.alerts.models",
     ):
         try:
             importlib.import_module(module)

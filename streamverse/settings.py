@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         0, ge=0, description="proxies in front of the gateway whose X-Forwarded-For it believes"
     )
     default_client_region: str = Field("us-east", description="region of clients that do not say")
+    revenue_per_minute_usd: float = Field(100_000.0, gt=0, description="revenue lost per minute down")
+    remediation_max_drained_share: float = Field(
+        0.5, gt=0, le=1, description="most of the platform's capacity runbooks may drain at once")
+    remediation_approval_share: float = Field(
+        0.15, gt=0, le=1, description="runs touching this share of capacity need a second person")
+    remediation_cooldown_s: float = Field(300.0, ge=0, description="pause between runs on one target")
+    remediation_lock_ttl_s: float = Field(21600.0, gt=0, description="longest a run may hold its target")
     log_level: str = "INFO"
     seed: int = 7
 

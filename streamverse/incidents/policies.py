@@ -1,0 +1,192 @@
+"""Automation policies: alert matchers -> runbooks, run at once (`auto`) or offered (`suggest`).
+
+Matchers are Alertmanager-style strings (`severity="page"`, `alertname=~"Origin.*"`, `!=`, `!~`)
+over the alert's labels plus `alertname`. Targets and params are templates over the same
+labels (`"{region}"`, `"video:{video_id}"`). Errors name the file, line and field.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from streamverse.errors import ConfigError, UsageError
+from streamverse.incidents.enums import PolicyMode
+from streamverse.incidents.runbooks import RUNBOOKS
+from streamverse.incidents.schemas import AlertEvent
+
+DEFAULT_FILE = "policies.yaml"
+_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
+
+
+class Matcher(BaseModel):
+    """One label condition."""
+
+    label: str
+    op: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Matcher:
+        """`label="value"`, `label!="v"`, `label=~"re"`, `label!~"re"`."""
+        m = _MATCHER.match(text)
+        if not m:
+            raise ValueError(f'a matcher looks like severity="page" or alertname=~"Origin.*", got {text!r}')
+        label, op, value = m.groups()
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {value!r}: {exc}") from None
+        return cls(label=label, op=op, value=value)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """Prometheus semantics: regexes are anchored, a missing label is the empty string."""
+        have = labels.get(self.label, "")
+        if self.op == "=":
+            return have == self.value
+        if self.op == "!=":
+            return have != self.value
+        hit = re.fullmatch(self.value, have) is not None
+        return hit if self.op == "=~" else not hit
+
+
+def _render(template: str, alert: AlertEvent) -> str:
+    labels = {**alert.labels, "alertname": alert.name}
+    try:
+        return template.format_map(labels)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(
+            f"template {template!r} needs label {exc} that alert {alert.name} does not have"
+        ) from None
+
+
+class Action(BaseModel):
+    """A runbook to run for a matching alert."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runbook: str
+    target: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("runbook")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in RUNBOOKS:
+            raise ValueError(f"unknown runbook {v!r}; choose one of {sorted(RUNBOOKS)}")
+        return v
+
+    def render_target(self, alert: AlertEvent) -> str:
+        """The target with the alert's labels filled in."""
+        return _render(self.target, alert)
+
+    def render_params(self, alert: AlertEvent) -> dict[str, Any]:
+        """Params with string templates filled in."""
+        return {k: _render(v, alert) if isinstance(v, str) else v for k, v in self.params.items()}
+
+
+class Policy(BaseModel):
+    """Alert matchers -> actions, auto or suggest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    match: list[Matcher] = Field(min_length=1)
+    mode: PolicyMode = PolicyMode.suggest
+    require_approval: bool = Field(False, description="auto runs still wait for a person")
+    actions: list[Action] = Field(min_length=1)
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _parse_matchers(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            raise ValueError('match is a list of matchers such as severity="page"')
+        return [Matcher.parse(x) if isinstance(x, str) else x for x in v]
+
+    def matches(self, alert: AlertEvent) -> bool:
+        """Every matcher holds for the alert's labels (plus alertname)."""
+        labels = {**alert.labels, "alertname": alert.name}
+        if alert.severity and "severity" not in labels:
+            labels["severity"] = alert.severity
+        return all(m.matches(labels) for m in self.match)
+
+
+class PolicyFile(BaseModel):
+    """The whole file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = "streamverse/v1"
+    policies: list[Policy]
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    best = node
+    for key in loc:
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    nxt, best = v, k
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            nxt = best = node.value[key]
+        if nxt is None:
+            break
+        node = nxt
+    return best.start_mark.line + 1 if best is not None else None
+
+
+def parse_policies(text: str, source: str = "<memory>") -> list[Policy]:
+    """Validated policies, or a ConfigError naming file, line and field."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            file=source,
+            line=mark.line + 1 if mark else None,
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError("a policy file is a mapping with a `policies` list", file=source, line=1)
+    try:
+        parsed = PolicyFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(x for x in err["loc"] if isinstance(x, int) or not str(x).startswith("function-"))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(
+            msg, file=source, line=_line_of(node, loc), field=".".join(str(x) for x in loc) or None
+        ) from None
+    names = [p.name for p in parsed.policies]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ConfigError(
+                f"duplicate policy name {name!r}",
+                file=source,
+                line=_line_of(node, ("policies", i, "name")),
+                field=f"policies.{i}.name",
+            )
+    return parsed.policies
+
+
+def load_policies(path: Path | str | None = None) -> list[Policy]:
+    """Policies from a file, or the shipped defaults."""
+    if path is None:
+        text = resources.files("streamverse.incidents").joinpath("data", DEFAULT_FILE).read_text()
+        return parse_policies(text, source=f"<default>/{DEFAULT_FILE}")
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read policies: {exc.strerror}", file=str(p)) from None
+    return parse_policies(text, source=str(p))
