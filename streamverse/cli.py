@@ -21,6 +21,7 @@ app.add_typer(fault_app, name="fault")
 
 def _add_area_apps() -> None:
     """Sub-commands that live with their area (imported here so `--help` lists them)."""
+    from streamverse.alerts.cli import drill
     from streamverse.collectors.cli import metrics_app
     from streamverse.costs.cli import capacity_app, cost_app
     from streamverse.slo.cli import report_app, slo_app
@@ -30,6 +31,7 @@ def _add_area_apps() -> None:
     app.add_typer(report_app, name="report")
     app.add_typer(cost_app, name="cost")
     app.add_typer(capacity_app, name="capacity")
+    app.command("drill")(drill)
 
 
 _add_area_apps()

@@ -1,0 +1,235 @@
+"""Drills: inject a fault, let alerting, incidents and runbooks act, and time each step.
+
+Fast-forward (`--fast`) runs the platform on a virtual clock with telemetry written to a
+private store every scrape interval; the alert loop evaluates every `eval_interval_s`, an alert
+opens an incident through the incidents area, whose policies run runbooks against the
+platform's real control app (in-process). Recovery is the affected users' error ratio over a
+30 s window back within the SLO objective.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamverse.clock import utc_iso
+from streamverse.errors import UsageError
+
+DRILL_SCENARIOS = ("region-outage", "pop-outage", "origin-loss", "viral-video", "ddos")
+RECOVERY_WINDOW_S = 30.0
+DEFAULT_OBJECTIVE = 0.9999  # edge-availability: what the affected users were promised
+KEY = "drill-control-key"
+
+
+def _affected_regions(ff: Any, scenario: str, target: str) -> list[int]:
+    if scenario in ("region-outage", "ddos"):
+        return [ff.regions.index(target)] if target in ff.regions else list(range(len(ff.regions)))
+    if scenario == "pop-outage" and target in ff.pop_index:
+        return [int(ff.pop_region[ff.pop_index[target]])]
+    return list(range(len(ff.regions)))
+
+
+def run_fast(
+    scenario: str,
+    *,
+    settings: Any,
+    target: str | None = None,
+    seed: int = 7,
+    viewers: int = 2000,
+    lead_s: float = 60.0,
+    max_s: float = 900.0,
+    scrape_s: float = 5.0,
+    eval_interval_s: float = 5.0,
+    objective: float = DEFAULT_OBJECTIVE,
+    on_step: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
+    """One drill on the virtual clock; returns the CONTRACT's `drill --json` report."""
+    from fastapi.testclient import TestClient
+
+    from streamverse.alerts.config import load_config
+    from streamverse.alerts.rules import default_rules
+    from streamverse.alerts.service import AlertService
+    from streamverse.collectors.embedded import EmbeddedStore
+    from streamverse.db import get_engine, init_db
+    from streamverse.incidents.control import ControlClient
+    from streamverse.incidents.flows import Remediator
+    from streamverse.incidents.guardrails import DbLock, GuardrailConfig
+    from streamverse.platform.control_app import create_platform_control_app
+    from streamverse.platform.fastforward import FastForward
+    from streamverse.platform.faults import SCENARIOS
+    from streamverse.platform.topology import load_topology
+
+    if scenario not in DRILL_SCENARIOS:
+        raise UsageError(f"no drill {scenario!r}; choose one of {', '.join(DRILL_SCENARIOS)}")
+    work = Path(tempfile.mkdtemp(prefix="streamverse-drill-"))
+    store = EmbeddedStore.at_path(work / "metrics.db")
+    engine = get_engine(f"sqlite:///{work / 'drill.db'}")
+    init_db(engine)
+    topology = load_topology(getattr(settings, "topology_file", None))
+    start = 1_700_000_000.0
+    ff = FastForward(
+        topology=topology,
+        duration_s=lead_s + max_s,
+        seed=seed,
+        viewers=viewers,
+        store=store,
+        start_ts=start,
+        telemetry_step_s=scrape_s,
+        step_s=1.0,
+    )
+    ff.prewarm()
+    target = target or SCENARIOS[scenario].default_target
+    if scenario == "viral-video" and target is None:
+        target = str(int(ff.catalog["video_id"][0]))
+    fault_at = start + lead_s
+    fault = ff.platform.inject_fault(scenario, target=target, duration_s=max_s * 2, start=fault_at)
+    target = fault.target
+    tc = TestClient(create_platform_control_app(ff.platform, key=KEY))
+    transport = tc._transport  # the platform's real control app, in-process
+
+    affected = _affected_regions(ff, scenario, str(target))
+    window: deque[tuple[float, float]] = deque(maxlen=int(RECOVERY_WINDOW_S))
+    state: dict[str, Any] = {
+        "detected_at": None,
+        "recovered_at": None,
+        "incident_id": None,
+        "bad_seen": False,
+        "next_eval": start + eval_interval_s,
+    }
+    events: list[Any] = []
+
+    names = {ff.regions[i] for i in affected}
+    local = len(affected) < len(ff.regions)
+
+    def relevant(labels: dict[str, str]) -> bool:
+        region = labels.get("region")
+        return region in names if local else (region is None or region in names)
+
+    def hook(ev: Any) -> None:
+        events.append(ev)
+
+    alerts = AlertService(
+        engine=engine,
+        store=store,
+        clock=ff.clock,
+        rules=default_rules(),
+        config=load_config(evaluation_interval=eval_interval_s),
+        on_alert=hook,
+    )
+
+    def step() -> None:
+        before_ok = ff.tot["ok"][affected].sum()
+        before_fail = ff.tot["fail"][affected].sum()
+        ff.step()
+        now = ff.clock.now()
+        window.append(
+            (ff.tot["ok"][affected].sum() - before_ok, ff.tot["fail"][affected].sum() - before_fail)
+        )
+        if now >= fault_at and state["recovered_at"] is None and len(window) == window.maxlen:
+            ok, fail = np.sum(list(window), axis=0)
+            ratio = fail / (ok + fail) if ok + fail else 1.0  # nobody served is not a recovery
+            if ratio > 1 - objective:
+                state["bad_seen"] = True
+            elif state["bad_seen"] or now - fault_at >= RECOVERY_WINDOW_S * 2:
+                state["recovered_at"] = now
+                if on_step:
+                    on_step("recovered", now - fault_at)
+        if now >= state["next_eval"]:
+            state["next_eval"] += eval_interval_s
+            ff.telemetry.flush()
+            res = alerts.cycle()
+            for tr in res.transitions:
+                if (
+                    tr.to.value == "firing"
+                    and now >= fault_at
+                    and state["detected_at"] is None
+                    and relevant(tr.alert.labels)
+                ):
+                    state["detected_at"] = now
+                    if on_step:
+                        on_step(f"alert {tr.alert.name} firing", now - fault_at)
+
+    def sleep(seconds: float) -> None:  # the runbooks' waits move the simulation, not the wall clock
+        end = ff.clock.now() + seconds
+        while ff.clock.now() < end - 1e-9:
+            step()
+
+    rem = Remediator(
+        settings=settings,
+        engine=engine,
+        clock=ff.clock,
+        lock=DbLock(engine, ff.clock),
+        config=GuardrailConfig(cooldown_s=0.0),
+        client_factory=lambda: ControlClient("http://platform", KEY, transport=transport),
+        sleep=sleep,
+        spawn=lambda fn: fn(),
+        verify_window_s=30.0,
+        verify_interval_s=5.0,
+    )
+    if on_step:
+        on_step(f"fault {scenario} on {target}", 0.0)
+    while ff.clock.now() < fault_at + max_s:
+        step()
+        while events:
+            ev = events.pop(0)
+            if ff.clock.now() < fault_at:
+                continue  # background noise before the fault is not part of the drill
+            incident = rem.on_alert(alert=ev)
+            if (
+                incident is not None
+                and state["incident_id"] is None
+                and ev.status == "firing"
+                and relevant(ev.labels)
+            ):
+                state["incident_id"] = int(incident.id)
+                if on_step:
+                    on_step(f"incident {incident.id}", ff.clock.now() - fault_at)
+        if state["recovered_at"] is not None and state["detected_at"] is not None:
+            break
+    tc.close()
+    return _report(scenario, str(target), fault_at, state, engine)
+
+
+def _report(
+    scenario: str, target: str, fault_at: float, state: dict[str, Any], engine: Any
+) -> dict[str, Any]:
+    from sqlmodel import Session, col, select
+
+    from streamverse.incidents.models import RunbookRun
+
+    actions = []
+    if state["incident_id"] is not None:
+        with Session(engine) as s:
+            for run in s.exec(
+                select(RunbookRun)
+                .where(RunbookRun.incident_id == state["incident_id"])
+                .order_by(col(RunbookRun.id))
+            ):
+                at = run.finished_at or run.started_at or run.requested_at
+                actions.append(
+                    {
+                        "action": run.runbook.replace("region-failover", "failover"),
+                        "runbook": run.runbook,
+                        "target": run.target,
+                        "status": run.status,
+                        "at": utc_iso(at.timestamp()) if at else None,
+                    }
+                )
+    det, rec = state["detected_at"], state["recovered_at"]
+    return {
+        "scenario": scenario,
+        "target": target,
+        "fault_at": utc_iso(fault_at),
+        "detected_at": utc_iso(det) if det else None,
+        "incident_id": state["incident_id"],
+        "actions": actions,
+        "recovered_at": utc_iso(rec) if rec else None,
+        "mttd_s": round(det - fault_at, 3) if det else None,
+        "mttr_s": round(rec - fault_at, 3) if rec else None,
+        "mode": "fast-forward",
+    }
