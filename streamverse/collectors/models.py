@@ -36,3 +36,6 @@ class MetricChunk(SQLModel, table=True):
     t_max: int = Field(sa_column=Column(BigInteger, nullable=False))
     n: int = Field(sa_column=Column(Integer, nullable=False))
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # Raw chunks: per-hour bucket summaries (see embedded.summarize), so hour-aligned rate()
+    # over long ranges reads ~1/60 of the samples. NULL when the chunk is small or not raw.
+    summary: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

@@ -130,3 +130,28 @@ def test_errors_say_where(store):
     with pytest.raises(PromQLError, match="inside a function"):
         store.query("req_total[5m]", T0)
     assert math.isnan(float("nan"))
+
+
+def test_answers_do_not_depend_on_how_series_are_batched(store):
+    """Many-series queries read groups of series at a time; the grouping must not show in the answer."""
+    from streamverse.collectors.promql import evaluate_range
+
+    class OneSeriesAtATime:
+        def load(self, selector, start, end):
+            return store.load(selector, start, end)
+
+        def iter_flat(self, selector, start, end):
+            return store.iter_flat(selector, start, end, batch_samples=1)
+
+    assert len(list(OneSeriesAtATime().iter_flat("req_total", T0, T0 + 900))) == 3
+    for expr in ("sum by (region) (rate(req_total[5m]))", "max_over_time(req_total[2m])",
+                 "irate(req_total[1m])", "sum(avg_over_time(req_total[3m]))", "req_total offset 1m",
+                 "count_over_time(req_total[1m])", "min_over_time(req_total[5m])"):
+        want = store.query_range(expr, T0, T0 + 900, 45)
+        got = evaluate_range(OneSeriesAtATime(), expr, start=T0, end=T0 + 900, step=45, lookback_s=300)
+        assert len(got) == len(want) > 0, expr
+        cols = sorted(c for c in want.columns if c != "value")
+        got = got.sort_values(cols).reset_index(drop=True)
+        want = want.sort_values(cols).reset_index(drop=True)
+        assert (got[cols] == want[cols]).all().all(), expr
+        assert list(got["value"]) == pytest.approx(list(want["value"]), rel=1e-12), expr
