@@ -108,6 +108,152 @@ class ControlClient:
         return self.get("/audit", since=since.isoformat() if since else None, limit=limit)
 
 
+    def download(self, path: str, **params: Any) -> tuple[bytes, str]:
+        """A file (report) as bytes and its content type, or ApiError."""
+        try:
+            resp = self._http.get(path, params=_clean_params(params))
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"control API unreachable at {self.base_url}: {exc}",
+                           method="GET", url=path) from exc
+        if resp.status_code >= 400:
+            try:
+                detail = resp.json().get("detail", resp.text)
+            except ValueError:
+                detail = resp.text or resp.reason_phrase
+            raise ApiError(resp.status_code, detail, method="GET", url=path)
+        return resp.content, resp.headers.get("content-type", "application/octet-stream")
+
+    # Platform (status, faults, remediation actions).
+    def platform_status(self) -> dict[str, Any]:
+        """Routing weights, PoP health, caches, origin and active faults."""
+        return self.get("/platform/status")
+
+    def scenarios(self) -> list[dict[str, Any]]:
+        """The fault scenarios the platform can inject."""
+        return self.get("/platform/scenarios").get("scenarios", [])
+
+    def faults(self, *, active_only: bool = False) -> Any:
+        """Injected faults."""
+        return self.get("/platform/faults", active_only=active_only)
+
+    def inject_fault(self, *, scenario: str, target: str | None = None, duration: str | None = None,
+                     params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start a fault now (admin)."""
+        body = {"scenario": scenario, "target": target, "duration": duration, "params": params or {}}
+        return self.post("/platform/faults", {k: v for k, v in body.items() if v is not None})
+
+    def clear_faults(self, fault_id: str | None = None) -> Any:
+        """End one fault, or every fault (admin)."""
+        return self.delete(f"/platform/faults/{fault_id}" if fault_id else "/platform/faults")
+
+    def platform_action(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A remediation action such as "drain-pop" (responder)."""
+        return self.post(f"/platform/actions/{action}", body)
+
+    # Telemetry.
+    def qoe(self, *, by: str = "region") -> dict[str, Any]:
+        """RUM QoE grouped by region, pop, device or video."""
+        return self.get("/rum/qoe", by=by)
+
+    def metrics_query(self, expr: str, *, at: float | None = None) -> dict[str, Any]:
+        """A PromQL expression at one instant, with data age and store health."""
+        return self.get("/metrics/query", expr=expr, at=at)
+
+    def metrics_query_range(self, expr: str, *, start: float | None = None, end: float | None = None,
+                            step: float | None = None, max_points: int | None = None) -> dict[str, Any]:
+        """A PromQL expression over a range, downsampled server-side."""
+        return self.get("/metrics/query_range", expr=expr, start=start, end=end, step=step,
+                        max_points=max_points)
+
+    # SLOs and costs.
+    def slos(self) -> dict[str, Any]:
+        """Every SLO's status now."""
+        return self.get("/slo")
+
+    def slo(self, slo_id: str) -> dict[str, Any]:
+        """One SLO's status."""
+        return self.get(f"/slo/{slo_id}")
+
+    def cost_summary(self, *, month: str) -> dict[str, Any]:
+        """A month's spend (YYYY-MM)."""
+        return self.get("/costs/summary", month=month)
+
+    def capacity_plan(self, **inputs: Any) -> dict[str, Any]:
+        """The capacity and cost plan for the given inputs."""
+        return self.get("/costs/capacity", **inputs)
+
+    # Incidents and runbooks.
+    def incidents(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Incidents, newest first."""
+        return self.get("/incidents", status_=status, limit=limit)
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        """One incident."""
+        return self.get(f"/incidents/{incident_id}")
+
+    def incident_timeline(self, incident_id: int) -> list[dict[str, Any]]:
+        """An incident's timeline."""
+        return self.get(f"/incidents/{incident_id}/timeline")
+
+    def ack_incident(self, incident_id: int) -> dict[str, Any]:
+        """Acknowledge an incident (responder)."""
+        return self.post(f"/incidents/{incident_id}/ack")
+
+    def add_note(self, incident_id: int, message: str) -> dict[str, Any]:
+        """Add a note to an incident's timeline (responder)."""
+        return self.post(f"/incidents/{incident_id}/notes", {"message": message})
+
+    def runbooks(self) -> Any:
+        """The runbooks."""
+        return self.get("/runbooks")
+
+    def plan_runbook(self, name: str, *, target: str, params: dict[str, Any] | None = None,
+                     incident_id: int | None = None) -> dict[str, Any]:
+        """Dry run: the exact changes and blast radius; nothing changes (responder)."""
+        return self.post(f"/runbooks/{name}/plan", _run_body(target, params, incident_id))
+
+    def request_run(self, name: str, *, target: str, params: dict[str, Any] | None = None,
+                    incident_id: int | None = None) -> dict[str, Any]:
+        """Start a runbook run, or pause it for approval (responder)."""
+        return self.post(f"/runbooks/{name}/runs", _run_body(target, params, incident_id))
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run and its audit trail."""
+        return self.get(f"/runs/{run_id}")
+
+    def runs(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Runbook runs, newest first."""
+        return self.get("/runs", limit=limit)
+
+    def approve_run(self, run_id: int) -> dict[str, Any]:
+        """Approve a paused run (responder, a different person)."""
+        return self.post(f"/runs/{run_id}/approve")
+
+    # Alerts and silences.
+    def alerts(self) -> Any:
+        """Alerts now."""
+        return self.get("/alerts")
+
+    def ack_alert(self, fingerprint: str) -> Any:
+        """Acknowledge an alert (responder)."""
+        return self.post(f"/alerts/{fingerprint}/ack")
+
+    def silences(self) -> Any:
+        """Silences."""
+        return self.get("/silences")
+
+    def create_silence(self, *, matchers: list[str], duration: str, comment: str = "") -> Any:
+        """Silence alerts matching `matchers` for `duration` (responder)."""
+        return self.post("/silences", {"matchers": matchers, "duration": duration, "comment": comment})
+
+
+def _run_body(target: str, params: dict[str, Any] | None, incident_id: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"target": target, "params": params or {}}
+    if incident_id is not None:
+        body["incident_id"] = incident_id
+    return body
+
+
 def _clean_params(params: dict[str, Any] | None) -> dict[str, Any] | None:
     if not params:
         return None

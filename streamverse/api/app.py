@@ -26,10 +26,13 @@ AREA_ROUTERS: list[str] = [
     "streamverse.platform.control_views:router",
     "streamverse.platform.catalog_views:router",
     "streamverse.collectors.views:router",
+    "streamverse.collectors.query_views:router",
     "streamverse.slo.views:router",
     "streamverse.alerts.views:router",
     "streamverse.incidents.views:router",
     "streamverse.costs.views:router",
+    "streamverse.slo.report_views:router",
+    "streamverse.costs.report_views:router",
 ]
 
 

@@ -219,12 +219,14 @@ class Platform:
         dns = self.dns.status()
         pops = {}
         for name in self.topology.pops:
+            p = self.topology.pops[name]
             pops[name] = {**dns["pops"][name], **self.cdn.pop_status(name),
-                          "hard_down": not self.cdn.pop_health(name)}
+                          "hard_down": not self.cdn.pop_health(name),
+                          "city": p.city, "lat": p.lat, "lon": p.lon}
         regions = {}
         for r in self.topology.regions:
             sh = self.cdn.shields[r.name].cache
-            regions[r.name] = {**dns["regions"][r.name],
+            regions[r.name] = {**dns["regions"][r.name], "city": r.city, "lat": r.lat, "lon": r.lon,
                                "shield": {"cache_used_bytes": sh.used_bytes, "objects": len(sh),
                                           "hit_ratio": round(sh.stats.hit_ratio, 4)}}
         origin = self.cdn.origin

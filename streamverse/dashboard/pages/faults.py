@@ -1,0 +1,63 @@
+"""Fault lab (admin): inject a scenario and watch it unfold on the platform."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from streamverse.dashboard.connection import act, fetch, has_role
+from streamverse.dashboard.widgets import explain, guarded, line_chart, metric
+
+st.title("Fault lab")
+if not has_role("admin"):
+    st.warning("The fault lab needs the admin role.", icon=":material/lock:")
+    st.stop()
+
+scenarios = fetch("/platform/scenarios")
+if explain(scenarios, "Scenarios"):
+    items = scenarios.data.get("scenarios", [])
+    names = [s["name"] for s in items]
+    with st.form("inject"):
+        name = st.selectbox("Scenario", names, key="scenario")
+        target = st.text_input("Target (blank: the scenario's default)", key="target")
+        duration = st.text_input("Duration", value="5m", key="duration")
+        if st.form_submit_button("Inject fault", type="primary"):
+            body = {"scenario": name, "duration": duration, "params": {}}
+            if target.strip():
+                body["target"] = target.strip()
+            out, err = act("POST", "/platform/faults", body)
+            if err:
+                st.error(f"Not injected: {err.detail}")
+            else:
+                st.success(f"Injected {name}: {out}")
+    with st.expander("Scenario details"):
+        st.dataframe(items, use_container_width=True)
+
+
+@st.fragment(run_every=5)
+@guarded
+def unfolding() -> None:
+    """Active faults and how the platform reacts, every 5 s."""
+    faults = fetch("/platform/faults", active_only=True)
+    st.subheader("Active faults")
+    if explain(faults, "Faults"):
+        rows = faults.data if isinstance(faults.data, list) else faults.data.get("faults", [])
+        if rows:
+            st.dataframe(rows, use_container_width=True)
+            if st.button("End every fault now", key="clear_all"):
+                _, err = act("DELETE", "/platform/faults")
+                st.error(err.detail) if err else st.success("All faults ended.")
+        else:
+            st.caption("No active fault.")
+    status = fetch("/platform/status")
+    if status.data:
+        down = [p for p, i in status.data.get("pops", {}).items() if not i.get("healthy", True)]
+        st.caption(f"PoPs routing considers down: {', '.join(down) or 'none'}")
+
+
+unfolding()
+line_chart(
+    metric('sum by (pop) (rate(streamverse_edge_requests_total{code=~"5.."}[5m]))', window_s=3600),
+    label="pop",
+    title="Edge 5xx per second by PoP, last hour",
+    key="fault_5xx",
+)

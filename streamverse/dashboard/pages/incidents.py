@@ -1,0 +1,161 @@
+"""Alerts and incidents: live lists, acknowledge and silence, runbooks with dry run, approval and status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from streamverse.dashboard.connection import act, fetch, has_role
+from streamverse.dashboard.widgets import explain, guarded
+
+st.title("Alerts & incidents")
+responder = has_role("responder")
+if not responder:
+    st.caption("Read-only: acknowledging, silencing and running runbooks need the responder role.")
+
+
+@st.fragment(run_every=10)
+@guarded
+def alerts() -> None:
+    """Firing alerts and silences."""
+    st.subheader("Alerts")
+    reply = fetch("/alerts")
+    if explain(reply, "Alerts"):
+        rows: list[dict[str, Any]] = (
+            reply.data if isinstance(reply.data, list) else reply.data.get("alerts", [])
+        )
+        if not rows:
+            st.caption("No alerts.")
+        for a in rows[:50]:
+            c1, c2 = st.columns([5, 1])
+            c1.write(
+                f"**{a.get('name', a.get('alertname', '?'))}** · {a.get('status', '')} · "
+                f"{a.get('labels', {})}"
+            )
+            if responder and a.get("fingerprint") and c2.button("Ack", key=f"ack_alert_{a['fingerprint']}"):
+                _, err = act("POST", f"/alerts/{a['fingerprint']}/ack")
+                st.error(err.detail) if err else st.toast("Acknowledged")
+
+
+alerts()
+if responder:
+    with st.expander("Silence alerts"):
+        with st.form("silence"):
+            matchers = st.text_input("Matchers (comma separated)", placeholder='alertname="HighErrorRate"')
+            duration = st.text_input("For", value="1h")
+            comment = st.text_input("Why")
+            if st.form_submit_button("Silence"):
+                body = {
+                    "matchers": [m.strip() for m in matchers.split(",") if m.strip()],
+                    "duration": duration,
+                    "comment": comment,
+                }
+                _, err = act("POST", "/silences", body)
+                st.error(err.detail) if err else st.success("Silenced.")
+
+st.subheader("Incidents")
+reply = fetch("/incidents", limit=50)
+if explain(reply, "Incidents"):
+    incidents = reply.data or []
+    if not incidents:
+        st.caption("No incidents.")
+    else:
+        st.dataframe(
+            [
+                {k: i.get(k) for k in ("id", "title", "severity", "status", "started_at", "commander")}
+                for i in incidents
+            ],
+            use_container_width=True,
+            hide_index=True,
+        )
+        chosen = st.selectbox(
+            "Open incident",
+            [i["id"] for i in incidents],
+            key="incident_pick",
+            format_func=lambda i: next(f"#{x['id']} {x['title']}" for x in incidents if x["id"] == i),
+        )
+        inc = next(i for i in incidents if i["id"] == chosen)
+        st.markdown(f"### #{inc['id']} {inc['title']}\n{inc.get('severity')} · **{inc.get('status')}**")
+        if responder and inc.get("status") == "triggered" and st.button("Acknowledge", key="ack_incident"):
+            _, err = act("POST", f"/incidents/{chosen}/ack")
+            st.error(err.detail) if err else st.rerun()
+        timeline = fetch(f"/incidents/{chosen}/timeline")
+        if explain(timeline, "Timeline"):
+            st.dataframe(
+                [{k: e.get(k) for k in ("at", "kind", "author", "message")} for e in timeline.data],
+                use_container_width=True,
+                hide_index=True,
+            )
+        if responder:
+            with st.form("note"):
+                note = st.text_input("Add a note")
+                if st.form_submit_button("Add note") and note.strip():
+                    _, err = act("POST", f"/incidents/{chosen}/notes", {"message": note.strip()})
+                    st.error(err.detail) if err else st.rerun()
+            st.markdown("#### Runbooks")
+            books = fetch("/runbooks")
+            names: list[str] = []
+            if books.data:
+                raw = books.data if isinstance(books.data, list) else books.data.get("runbooks", [])
+                names = [b["name"] if isinstance(b, dict) else str(b) for b in raw]
+            c1, c2 = st.columns(2)
+            book = c1.selectbox("Runbook", names or ["failover"], key="runbook_pick")
+            target = c2.text_input(
+                "Target",
+                key="runbook_target",
+                value=(inc.get("alerts") or [{}])[0].get("labels", {}).get("region", ""),
+            )
+            if st.button("Dry run", key="dry_run"):
+                plan, err = act("POST", f"/runbooks/{book}/plan", {"target": target, "incident_id": chosen})
+                st.session_state["plan"] = None if err else {"book": book, "target": target, "plan": plan}
+                if err:
+                    st.error(f"Dry run refused: {err.detail}")
+            plan_state = st.session_state.get("plan")
+            if plan_state:
+                st.markdown(
+                    f"**Dry-run plan** for `{plan_state['book']}` on `{plan_state['target']}` "
+                    "(nothing has changed yet):"
+                )
+                st.json(plan_state["plan"], expanded=True)
+                sure = st.checkbox("I have read the plan and want to run it", key="confirm_run")
+                if st.button("Run it", key="run_it", disabled=not sure, type="primary"):
+                    run, err = act(
+                        "POST",
+                        f"/runbooks/{plan_state['book']}/runs",
+                        {"target": plan_state["target"], "incident_id": chosen},
+                    )
+                    if err:
+                        st.error(f"Not started: {err.detail}")
+                    else:
+                        st.session_state["run_id"] = run["id"]
+                        st.session_state["plan"] = None
+
+
+@st.fragment(run_every=2)
+@guarded
+def run_status() -> None:
+    """The requested run, live: paused for approval, running, succeeded or failed."""
+    run_id = st.session_state.get("run_id")
+    if not run_id:
+        return
+    reply = fetch(f"/runs/{run_id}")
+    if explain(reply, f"Run {run_id}"):
+        run = reply.data
+        st.info(
+            f"Run #{run_id} `{run['runbook']}` on `{run['target']}`: **{run['status']}** ({run.get('phase')})"
+            + (f" · {run['outcome']}" if run.get("outcome") else "")
+        )
+        if run["status"] in ("awaiting_approval", "pending_approval") and responder:
+            st.caption("High blast radius: a second responder must approve.")
+            if st.button("Approve", key="approve_run"):
+                _, err = act("POST", f"/runs/{run_id}/approve")
+                st.error(err.detail) if err else st.toast("Approved")
+        st.dataframe(
+            [{k: e.get(k) for k in ("at", "kind", "author", "message")} for e in run.get("events", [])],
+            use_container_width=True,
+            hide_index=True,
+        )
+
+
+run_status()

@@ -1,0 +1,219 @@
+"""Global status: is StreamVerse healthy, and where is it not?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from streamverse.dashboard.connection import fetch
+from streamverse.dashboard.widgets import (
+    HEALTH_COLOURS,
+    explain,
+    fmt,
+    guarded,
+    line_chart,
+    metric,
+    scalar,
+    store_notice,
+)
+
+WINDOW = "15m"
+VIEWERS = "sum(rate(streamverse_playback_seconds_total[15m]))"
+AVAILABILITY = (
+    "1 - sum(rate(streamverse_playback_errors_total[15m])) / "
+    "sum(rate(streamverse_playback_sessions_total[15m]))"
+)
+STARTUP_P95 = "histogram_quantile(0.95, sum by (le) (rate(streamverse_playback_startup_seconds_bucket[15m])))"
+HIT_RATIO = (
+    'sum(rate(streamverse_edge_requests_total{cache="hit"}[15m])) / '
+    "sum(rate(streamverse_edge_requests_total[15m]))"
+)
+VIEWERS_BY_REGION = "sum by (region) (rate(streamverse_playback_seconds_total[15m]))"
+
+
+def _places(status: dict[str, Any] | None) -> dict[str, Any]:
+    """Coordinates of regions and PoPs as the platform reports them (none when it cannot be reached)."""
+    status = status or {}
+    return {
+        "regions": {name: (r["lat"], r["lon"]) for name, r in status.get("regions", {}).items()
+                    if "lat" in r and "lon" in r},
+        "pops": {name: (p["lat"], p["lon"], p.get("region", "")) for name, p in status.get("pops", {}).items()
+                 if "lat" in p and "lon" in p},
+    }
+
+
+def pop_health(info: dict[str, Any]) -> str:
+    """down / degraded / healthy, as routing sees the PoP."""
+    if info.get("hard_down") or not info.get("healthy", True):
+        return "down"
+    if float(info.get("weight", 1.0)) < 1.0:
+        return "degraded"
+    return "healthy"
+
+
+def region_health(name: str, info: dict[str, Any], pops: dict[str, Any]) -> str:
+    """A region is down when no PoP is usable, degraded when some are not or it is drained."""
+    mine = [pop_health(p) for p in pops.values() if p.get("region") == name]
+    if not info.get("healthy", True) or (mine and all(h == "down" for h in mine)):
+        return "down"
+    if float(info.get("weight", 1.0)) < 1.0 or any(h != "healthy" for h in mine):
+        return "degraded"
+    return "healthy"
+
+
+def banners(status: dict[str, Any]) -> list[str]:
+    """Sentences for what is wrong now, e.g. 'PoP tokyo-7 down, traffic routed to tokyo-1'."""
+    out = []
+    pops = status.get("pops", {})
+    for name, info in sorted(pops.items()):
+        health = pop_health(info)
+        if health == "healthy":
+            continue
+        others = [
+            p
+            for p, o in sorted(pops.items())
+            if p != name
+            and o.get("region") == info.get("region")
+            and pop_health(o) == "healthy"
+            and float(o.get("weight", 1.0)) > 0
+        ]
+        where = f"traffic routed to {', '.join(others)}" if others else "no healthy PoP left in its region"
+        verb = "down" if health == "down" else f"at weight {float(info.get('weight', 1.0)):g}"
+        out.append(f"PoP {name} ({info.get('region', '?')}) {verb}, {where}")
+    for name, info in sorted(status.get("regions", {}).items()):
+        if float(info.get("weight", 1.0)) < 1.0:
+            out.append(f"Region {name} drained to weight {float(info['weight']):g}")
+    for f in status.get("faults", []):
+        if f.get("active"):
+            out.append(f"Fault injected: {f.get('scenario')} on {f.get('target') or 'default target'}")
+    return out
+
+
+def world_map(status: dict[str, Any] | None) -> go.Figure:
+    """Regions (large) and PoPs (small) coloured by health on coarse outlines; nothing drawn where unknown."""
+    from streamverse.dashboard.world_outline import CONTINENTS
+
+    places = _places(status)
+    fig = go.Figure()
+    for outline in CONTINENTS.values():
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in outline],
+                y=[p[1] for p in outline],
+                fill="toself",
+                mode="lines",
+                line={"color": "#d9d9d9", "width": 1},
+                fillcolor="#eeeeee",
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    pops = (status or {}).get("pops", {})
+    regions = (status or {}).get("regions", {})
+    for kind, size in (("regions", 26), ("pops", 10)):
+        names = list(places[kind])
+        health = []
+        for n in names:
+            if status is None:
+                health.append("unknown")
+            elif kind == "pops":
+                health.append(pop_health(pops[n]) if n in pops else "unknown")
+            else:
+                health.append(region_health(n, regions[n], pops) if n in regions else "unknown")
+        fig.add_trace(
+            go.Scatter(
+                x=[places[kind][n][1] for n in names],
+                y=[places[kind][n][0] for n in names],
+                text=[f"{n}: {h}" for n, h in zip(names, health, strict=True)],
+                hoverinfo="text",
+                mode="markers",
+                name=kind,
+                showlegend=False,
+                marker={
+                    "size": size,
+                    "color": [HEALTH_COLOURS[h] for h in health],
+                    "opacity": 0.45 if kind == "regions" else 1.0,
+                    "line": {"width": 1, "color": "white"},
+                },
+            )
+        )
+    for label, colour in HEALTH_COLOURS.items():
+        fig.add_trace(
+            go.Scatter(x=[None], y=[None], mode="markers", name=label, marker={"size": 10, "color": colour})
+        )
+    fig.update_xaxes(range=[-180, 180], visible=False)
+    fig.update_yaxes(range=[-58, 80], visible=False, scaleanchor="x")
+    fig.update_layout(
+        height=440,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        plot_bgcolor="#f5f9fd",
+        legend={"orientation": "h", "y": 0.02, "x": 0.01},
+    )
+    return fig
+
+
+@st.fragment(run_every=10)
+@guarded
+def live() -> None:
+    """Banner, tiles and map, refreshed every 10 s without rerunning the page."""
+    reply = fetch("/platform/status")
+    status = reply.data if reply.data is not None else None
+    incidents = fetch("/incidents", status_="triggered")
+    acked = fetch("/incidents", status_="acknowledged")
+    lines = banners(status) if status else []
+    for inc in (incidents.data or []) + (acked.data or []):
+        lines.insert(
+            0, f"Incident #{inc['id']} ({inc.get('severity', '?')}, {inc.get('status')}): {inc['title']}"
+        )
+    if lines:
+        st.error("  \n".join(lines), icon=":material/warning:")
+    elif status is not None:
+        st.success(
+            "All regions and PoPs healthy; no active incidents or faults.", icon=":material/check_circle:"
+        )
+    slo = fetch("/slo")
+    answers = {
+        k: metric(e)
+        for k, e in (("viewers", VIEWERS), ("avail", AVAILABILITY), ("p95", STARTUP_P95), ("hit", HIT_RATIO))
+    }
+    store_notice(next((a for a in answers.values() if a), None))
+    budget = None
+    availability = scalar(answers["avail"])
+    if slo.data and slo.data.get("slos"):
+        left = [s["error_budget"].get("remaining_ratio") for s in slo.data["slos"] if s.get("error_budget")]
+        budget = min((x for x in left if x is not None), default=None)
+        avail_slos = [
+            s["sli"] for s in slo.data["slos"] if "availability" in s["id"] and s.get("sli") is not None
+        ]
+        if availability is None and avail_slos:
+            availability = min(avail_slos)
+    if availability is None and answers["viewers"] and answers["viewers"].get("series"):
+        availability = 1.0  # sessions flowing and not one error series recorded
+    cols = st.columns(5)
+    cols[0].metric("Active viewers", fmt(scalar(answers["viewers"])))
+    cols[1].metric(
+        "Availability (15 min)", fmt(None if availability is None else availability * 100, ".3f", " %")
+    )
+    p95 = scalar(answers["p95"])
+    cols[2].metric("Startup p95", fmt(None if p95 is None else p95 * 1000, ",.0f", " ms"))
+    hit = scalar(answers["hit"])
+    cols[3].metric("Cache hit ratio", fmt(None if hit is None else hit * 100, ".1f", " %"))
+    cols[4].metric(
+        "Error budget left (worst SLO)" if budget is None or budget >= 0 else "Error budget overspent",
+        fmt(None if budget is None else budget * 100, ".1f", " %"),
+    )
+    st.markdown("##### Regions and PoPs")
+    explain(reply, "Platform status")
+    st.plotly_chart(world_map(status), use_container_width=True, key="world_map")
+
+
+st.title("Global status")
+live()
+line_chart(
+    metric(VIEWERS_BY_REGION, window_s=86400),
+    label="region",
+    title="Viewers by region, last 24 h",
+    key="viewers_24h",
+)

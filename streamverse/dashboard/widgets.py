@@ -1,0 +1,187 @@
+"""Pieces every page shares: honest notices about missing or old data, tiles, and capped charts."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from streamverse.dashboard.connection import Reply, fetch
+
+log = logging.getLogger("streamverse.dashboard")
+F = TypeVar("F", bound=Callable[..., Any])
+FAILED = "This part of the page failed unexpectedly"
+MAX_TRACE_POINTS = 2000
+HEALTH_COLOURS = {"healthy": "#2ca02c", "degraded": "#ff9f1c", "down": "#d62728", "unknown": "#9e9e9e"}
+
+
+def report_failure(exc: Exception) -> None:
+    """Log the traceback for operators; show the user one sentence, never the traceback."""
+    log.error("dashboard page failed", exc_info=exc)
+    st.error(
+        f"{FAILED} ({type(exc).__name__}: {_short(str(exc))}). The dashboard log has the details.",
+        icon=":material/error:",
+    )
+
+
+def guarded(fn: F) -> F:
+    """Run a page section (e.g. a fragment) so that a bug shows a sentence, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # ScriptControlException (rerun/stop) is a BaseException and passes
+            report_failure(exc)
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def ago(seconds: float | None) -> str:
+    """'42 s', '3 min', '2 h', '4 d' for a data age."""
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def explain(reply: Reply, what: str) -> bool:
+    """Say why `what` is missing or old; True when there is data to draw."""
+    err = reply.error
+    if err is None:
+        return reply.data is not None
+    if reply.missing:
+        st.info(
+            f"{what}: not available yet: this control API has no such endpoint (its area has not "
+            f"landed). The page fills in once it does.",
+            icon=":material/hourglass_empty:",
+        )
+        return False
+    if err.status == 401:
+        st.warning(f"{what}: log in to see this.", icon=":material/lock:")
+        return False
+    if err.status == 403:
+        st.warning(f"{what}: your role may not see this ({_short(err.detail)}).", icon=":material/lock:")
+        return False
+    if reply.data is not None:
+        st.warning(
+            f"{what}: the control API is not answering ({_short(err.detail)}); showing the last data "
+            f"received, {ago(reply.age_s)} old.",
+            icon=":material/cloud_off:",
+        )
+        return True
+    if err.status in (0, 502, 503, 504):
+        st.error(
+            f"{what}: unreachable: {_short(err.detail)}. No data received yet in this session.",
+            icon=":material/cloud_off:",
+        )
+    else:
+        st.error(
+            f"{what}: the API refused the request (HTTP {err.status}): {_short(err.detail)}",
+            icon=":material/error:",
+        )
+    return False
+
+
+def _short(detail: Any) -> str:
+    text = detail if isinstance(detail, str) else str(detail)
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def store_notice(answer: dict[str, Any] | None) -> None:
+    """Warn when the metric store is unreachable or its data old, with the age of the latest sample."""
+    if not answer:
+        return
+    if not answer.get("reachable", True):
+        st.warning(
+            f"Metric store unreachable ({_short(answer.get('error') or 'no answer')}); latest data is "
+            f"{ago(answer.get('age_s'))} old.",
+            icon=":material/cloud_off:",
+        )
+    elif answer.get("stale"):
+        st.warning(
+            f"Metric data is stale: the latest sample is {ago(answer.get('age_s'))} old.",
+            icon=":material/schedule:",
+        )
+
+
+def metric(expr: str, *, window_s: float | None = None, step: float | None = None) -> dict[str, Any] | None:
+    """A metrics answer (range when window_s is given, else instant); None when the API gave none."""
+    if window_s is None:
+        reply = fetch("/metrics/query", expr=expr)
+    else:
+        reply = fetch(
+            "/metrics/query_range", expr=expr, start=_now_bucket() - window_s, end=_now_bucket(), step=step
+        )
+    if reply.data is None:
+        return None
+    return reply.data
+
+
+def _now_bucket(size: float = 15.0) -> float:
+    """Now, rounded down so reads in the same 15 s share the API's cache."""
+    now = datetime.now(UTC).timestamp()
+    return now - now % size
+
+
+def scalar(answer: dict[str, Any] | None) -> float | None:
+    """The single value of an instant answer (sum of series when several)."""
+    if not answer or not answer.get("series"):
+        return None
+    vals = [s["values"][-1] for s in answer["series"] if s["values"] and s["values"][-1] is not None]
+    return sum(vals) if vals else None
+
+
+def line_chart(
+    answer: dict[str, Any] | None,
+    *,
+    label: str,
+    title: str,
+    y_title: str = "",
+    percent: bool = False,
+    key: str | None = None,
+) -> None:
+    """One trace per series, each capped at MAX_TRACE_POINTS (the API already downsampled)."""
+    if not answer or not answer.get("series"):
+        st.caption(f"{title}: no data in this window.")
+        return
+    fig = go.Figure()
+    for s in answer["series"][:30]:
+        ts, vals = s["timestamps"], s["values"]
+        if len(ts) > MAX_TRACE_POINTS:  # defensive: never ship more than the cap to the browser
+            stride = math.ceil(len(ts) / MAX_TRACE_POINTS)
+            ts, vals = ts[::stride], vals[::stride]
+        name = (
+            s["labels"].get(label)
+            or ",".join(f"{k}={v}" for k, v in s["labels"].items() if k != "__name__")
+            or "value"
+        )
+        fig.add_trace(
+            go.Scatter(x=[datetime.fromtimestamp(t, UTC) for t in ts], y=vals, mode="lines", name=name)
+        )
+    fig.update_layout(
+        title=title,
+        height=300,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis_title=y_title,
+        legend={"orientation": "h"},
+    )
+    if percent:
+        fig.update_yaxes(tickformat=".1%")
+    st.plotly_chart(fig, use_container_width=True, key=key)
+
+
+def fmt(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:
+    """A number for a tile, or an em dash when there is none."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value:{spec}}{suffix}"

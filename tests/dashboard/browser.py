@@ -1,0 +1,92 @@
+"""Run the dashboard in Streamlit; drive it with Playwright on Debian's Chromium (no `playwright install`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+APP = Path(__file__).parents[2] / "streamverse" / "dashboard" / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextmanager
+def streamlit_server(api_url: str, port: int, *, data_dir: str, log: Path) -> Iterator[str]:
+    """`streamlit run` headless on `port`; yields its URL once it answers."""
+    env = {**os.environ, "STREAMVERSE_API_URL": api_url, "STREAMVERSE_DATA_DIR": data_dir}
+    env.pop("STREAMVERSE_TOKEN", None)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.headless=true",
+                f"--server.port={port}",
+                "--server.address=127.0.0.1",
+                "--browser.gatherUsageStats=false",
+                "--server.fileWatcherType=none",
+                "--client.showErrorDetails=none",
+                "--client.toolbarMode=minimal",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def login(page: object, url: str, token: str) -> None:
+    """Open the dashboard and log in with a token."""
+    page.goto(url)  # type: ignore[attr-defined]
+    box = page.get_by_label("API token")  # type: ignore[attr-defined]
+    box.wait_for(timeout=30_000)
+    box.fill(token)
+    page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
+    page.get_by_text("Log out").wait_for(timeout=30_000)  # type: ignore[attr-defined]
+
+
+def wait_rendered(page: object, *, charts: bool, timeout_ms: int = 30_000) -> None:
+    """Until the app stops running and, where the page draws charts, a plotly chart is drawn."""
+    page.wait_for_selector("h1", timeout=timeout_ms)  # type: ignore[attr-defined]
+    if charts:
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=timeout_ms)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
+        timeout=timeout_ms,
+    )
