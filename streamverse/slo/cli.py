@@ -156,7 +156,10 @@ def status_cmd(
         )
     console.print(table)
     for e in out["errors"]:
-        err_console.print(f"[red]error:[/] {e}")
+        where = e.get("file", "") + (f":{e['line']}" if e.get("line") else "")
+        field = f" field '{e['field']}'" if e.get("field") else ""
+        err_console.print(f"[red]error:[/] {where}:{field} {e.get('id', '')}: {e.get('message', '')}",
+                          highlight=False)
 
 
 @report_app.command("sla")

@@ -207,12 +207,46 @@ def _no_data(slo: SLO, reason: str, now: float, attrs: dict) -> dict[str, Any]:
     return {**_describe(slo, {}, res, now, attrs), "message": reason}
 
 
+def _selectors(slo: SLO) -> list[tuple[str, str]]:
+    """(field, selector) of every plain series selector an indicator names."""
+    ind = slo.indicator
+    out = [(f"indicator.{ind.kind}.{name}", sel) for name, sel in
+           (("good", ind.good), ("bad", ind.bad), ("total", ind.total)) if sel]
+    if ind.histogram:
+        base, brace, rest = ind.histogram.partition("{")
+        out.append((f"indicator.{ind.kind}.histogram", f"{base}_count{brace}{rest}"))
+    return out
+
+
+def unknown_metrics(slo: SLO, store: Any) -> list[dict[str, str]]:
+    """Selectors of an SLO that match no series in the store: a typo, or telemetry that never arrived.
+
+    They are reported as errors naming file, line and field, not silently as "no data".
+    """
+    problems = []
+    for field, selector in _selectors(slo):
+        name = selector.split("{", 1)[0].strip()
+        try:
+            # The bare name: a matcher that selects nothing yet (no 5xx so far) is zero events, not a typo.
+            found = store.series(name)
+        except Exception:  # noqa: BLE001 - a selector the store cannot parse is reported by evaluation
+            continue
+        if not found:
+            problems.append({
+                "id": slo.id, "file": slo.source_file, "line": str(slo.source_line or ""), "field": field,
+                "message": f"unknown metric {name!r}: no series named so in the "
+                           f"{getattr(store, 'backend', 'metric')} store (check the name, or the telemetry)",
+            })
+    return problems
+
+
 def status(slos: Sequence[SLO], store: Any, *, now: float, step: float = 60.0) -> dict[str, Any]:
     """Every SLO's status now; one failing SLO is reported and the others still evaluate."""
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for slo in slos:
         try:
+            errors.extend(unknown_metrics(slo, store))
             rows.extend(evaluate_slo(slo, store, now=now, step=step))
         except Exception as exc:  # noqa: BLE001 - one SLO's bad query must not hide the rest
             errors.append(

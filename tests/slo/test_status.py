@@ -71,3 +71,29 @@ def test_status_during_the_outage_pages(outage_dir: tuple[Path, float]) -> None:
     assert rows["us-east"]["alerts"]["page"]
     assert not rows["eu-west"]["alerts"]["page"]
     assert rows["us-east"]["exhausts_at"] is not None
+
+
+def test_unknown_metric_is_an_error_naming_file_line_and_field_while_others_evaluate(tmp_path):
+    from streamverse.collectors.embedded import EmbeddedStore
+    from streamverse.collectors.store import Sample
+    from streamverse.slo.loader import load_files
+    from streamverse.slo.service import status
+
+    path = tmp_path / "mix.yaml"
+    path.write_text(
+        "version: streamverse/v1\nservice: web\nslos:\n"
+        "  - name: good-one\n    objective: 99.9%\n    window: 30d\n    indicator:\n      ratio:\n"
+        '        bad: http_requests_total{code=~"5.."}\n        total: http_requests_total\n'
+        "  - name: typo\n    objective: 99.9%\n    window: 30d\n    indicator:\n      ratio:\n"
+        '        bad: http_requsts_total{code=~"5.."}\n        total: http_requsts_total\n')
+    store = EmbeddedStore(f"sqlite:///{tmp_path / 'm.db'}")
+    now = 1_800_000_000.0
+    store.write([Sample("http_requests_total", {"code": "200"}, now - 600 + 60 * i, 100.0 * i)
+                 for i in range(10)])
+    store.flush()
+    out = status(load_files([path]).slos, store, now=now)
+    assert [e["field"] for e in out["errors"]] == ["indicator.ratio.bad", "indicator.ratio.total"]
+    assert all(e["id"] == "web-typo" and e["file"] == str(path) and e["line"] == "11" for e in out["errors"])
+    assert "http_requsts_total" in out["errors"][0]["message"]
+    good = next(r for r in out["slos"] if r["id"] == "web-good-one")
+    assert good["sli"] == 1.0  # zero 5xx is zero bad events, not an unknown metric
