@@ -293,8 +293,23 @@ def _native_slo(item: Any, p: PathKey, service: str, file_labels: dict[str, str]
         indicator=indicator,
         page_alert=str(alerting.get("page_alert", "")),
         ticket_alert=str(alerting.get("ticket_alert", "")),
+        disabled_alerts=_disabled(alerting, p),
     )
     return slo, warnings
+
+
+def _disabled(alerting: Any, p: tuple[Any, ...]) -> list[str]:
+    """`alerting: {page: false}` keeps an SLO from paging (efficiency objectives ticket only)."""
+    if not isinstance(alerting, dict):
+        raise _FieldError((*p, "alerting"), "must be a mapping")
+    out = []
+    for kind in ("page", "ticket"):
+        value = alerting.get(kind, True)
+        if not isinstance(value, bool):
+            raise _FieldError((*p, "alerting", kind), "must be true or false")
+        if value is False:
+            out.append(kind)
+    return out
 
 
 def _sloth(doc: _Doc, result: LoadResult) -> None:
