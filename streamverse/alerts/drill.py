@@ -10,6 +10,7 @@ platform's real control app (in-process). Recovery is the affected users' error 
 from __future__ import annotations
 
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,7 @@ def run_fast(
     eval_interval_s: float = 5.0,
     objective: float = DEFAULT_OBJECTIVE,
     on_step: Callable[[str, float], None] | None = None,
+    start_ts: float | None = None,
 ) -> dict[str, Any]:
     """One drill on the virtual clock; returns the CONTRACT's `drill --json` report."""
     from fastapi.testclient import TestClient
@@ -71,7 +73,8 @@ def run_fast(
     engine = get_engine(f"sqlite:///{work / 'drill.db'}")
     init_db(engine)
     topology = load_topology(getattr(settings, "topology_file", None))
-    start = 1_700_000_000.0
+    # The virtual clock starts so the fault lands on the last whole minute of real now.
+    start = start_ts if start_ts is not None else float(int(time.time() // 60 * 60)) - lead_s
     ff = FastForward(
         topology=topology,
         duration_s=lead_s + max_s,

@@ -128,6 +128,8 @@ class LiveSystem:
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     telemetry: Any = None
+    alerts: Any = None
+    remediator: Any = None
 
     @property
     def live_file(self) -> Path:
@@ -144,6 +146,9 @@ class LiveSystem:
     async def stop(self) -> None:
         """Stop viewers, tickers, servers and child processes; remove live.json."""
         self.stop_event.set()
+        if self.alerts is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.alerts.stop)
         if self.telemetry is not None:
             with contextlib.suppress(Exception):
                 await self.telemetry.stop()
@@ -221,8 +226,13 @@ async def _health_ticker(platform: Any, interval_s: float, stop: asyncio.Event) 
 async def start_live_system(settings: Settings, *, viewers: int | None = None, prometheus: bool = False,
                             health_interval_s: float = 2.0, watch_s: tuple[float, float] = (20.0, 60.0),
                             seed: int | None = None, telemetry: bool = True,
-                            telemetry_options: dict[str, Any] | None = None) -> LiveSystem:
-    """Start everything on loopback and return once every server accepts connections."""
+                            telemetry_options: dict[str, Any] | None = None, alerts: bool = True,
+                            alert_interval_s: float | None = None) -> LiveSystem:
+    """Start everything on loopback and return once every server accepts connections.
+
+    With `alerts` (and telemetry) the alert loop evaluates every `alert_interval_s`, by default
+    alerting.yaml's `evaluation_interval` (10 s), and hands alerts to the incidents Remediator.
+    """
     from streamverse.api.app import create_app
     from streamverse.platform.control_app import create_platform_control_app
     from streamverse.platform.gateway import create_gateway_app
@@ -304,8 +314,9 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
         system.served.append(gw)
 
         api_settings = settings.model_copy(update={"platform_control_url": ctl.url})
-        api = await serve(create_app(api_settings, engine=engine), name="api", host=host,
-                          port=_port(settings, PORTS["api"]))
+        api_app = create_app(api_settings, engine=engine)
+        system.remediator = api_app.state.remediator = _remediator(api_settings, engine, clock, topology)
+        api = await serve(api_app, name="api", host=host, port=_port(settings, PORTS["api"]))
         system.served.append(api)
 
         system.urls = {"api": api.url, "docs": f"{api.url}/docs", "gateway": gw.url,
@@ -330,10 +341,35 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
             from streamverse.collectors.live import start_telemetry
 
             system.telemetry = await start_telemetry(system, settings, **(telemetry_options or {}))
+        if alerts:
+            from streamverse.alerts.live import start_alert_loop
+
+            system.alerts = await asyncio.to_thread(
+                start_alert_loop, settings=settings, engine=engine, remediator=system.remediator,
+                clock=clock, interval_s=alert_interval_s)
     except BaseException:
         await system.stop()
         raise
     return system
+
+
+def _remediator(settings: Settings, engine: Any, clock: Any, topology: Any) -> Any:
+    """The control plane's Remediator, verifying runs on the store's edge error ratio (sees gray failures)."""
+    from streamverse.alerts.live import probe_for_topology
+    from streamverse.collectors.service import make_store
+    from streamverse.incidents.control import ControlClient
+    from streamverse.incidents.flows import Remediator, StatusProbe
+
+    origins = {o.name for o in topology.origins}
+
+    def fallback(target: str) -> float | None:  # origin runbooks: the platform's own view is right
+        if target not in origins:
+            return None
+        with contextlib.closing(ControlClient.from_settings(settings)) as ctl:
+            return StatusProbe(ctl, "origin")(target)
+
+    probe = probe_for_topology(topology, make_store(settings), clock, fallback=fallback)
+    return Remediator(settings=settings, engine=engine, clock=clock, sli_probe=probe)
 
 
 def _build_platform(settings: Settings, *, topology: Any, clock: Any, engine: Any, metrics: Any,

@@ -1,0 +1,256 @@
+"""Live drills: a real fault on a running system, timed from the outside through its APIs.
+
+Against a running `streamverse up` (data_dir/live.json names its URLs, live_tokens.json its
+tokens) or, when none runs, a live system started in this process on free ports with a
+private data dir. The fault goes in through the platform's control endpoints; the drill then
+polls the control API (alerts, incidents, runbook runs) and the metric store:
+MTTD = fault -> first relevant alert's `fired_at`; MTTR = fault -> the affected users' error
+ratio over 30 s back within the SLO objective (read from the store at each poll).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from streamverse.alerts.drill import DEFAULT_OBJECTIVE, DRILL_SCENARIOS, RECOVERY_WINDOW_S
+from streamverse.alerts.live import error_ratio
+from streamverse.clock import utc_iso
+from streamverse.errors import UsageError
+
+
+@dataclass
+class LiveTarget:
+    """Where a live system answers and how to get in."""
+
+    api_url: str
+    control_url: str
+    control_key: str
+    token: str
+    settings: Any
+    topology: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def running_target(settings: Any) -> LiveTarget | None:
+    """The `up` described by data_dir/live.json when it is alive and answering, else None."""
+    from streamverse.platform.live.runner import LIVE_FILE, TOKENS_FILE
+    from streamverse.platform.topology import load_topology
+
+    try:
+        live = json.loads((settings.data_dir / LIVE_FILE).read_text())
+        tokens = json.loads((settings.data_dir / TOKENS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not _pid_alive(int(live.get("pid", -1))):
+        return None
+    try:
+        httpx.get(f"{live['platform_control_url']}/health", timeout=2.0).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return LiveTarget(live["api_url"], live["platform_control_url"], settings.resolved_control_key,
+                      tokens["admin"], settings, load_topology(settings.topology_file))
+
+
+class LiveThread:
+    """A live system on its own event loop in a thread (servers, viewers, telemetry, alert loop)."""
+
+    def __init__(self, settings: Any, **options: Any) -> None:
+        from streamverse.platform.live.runner import start_live_system
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="live-system")
+        self.thread.start()
+        try:
+            self.system = self.call(start_live_system(settings, **options), timeout=120)
+        except BaseException:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            raise
+
+    def call(self, coro: Any, timeout: float = 30) -> Any:
+        """Run a coroutine on the system's loop and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        """Stop every server, then the loop."""
+        try:
+            self.call(self.system.stop(), timeout=60)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+def private_settings(settings: Any, data_dir: Path) -> Any:
+    """The settings with a private data dir and free ports (SQLite there, embedded store there)."""
+    from streamverse.settings import Settings
+
+    values = settings.model_dump()
+    values.update(data_dir=data_dir, base_port=0, database_url=None, platform_control_url=None,
+                  metric_store="embedded", jwt_secret=None, platform_control_key=None)
+    return Settings(**values)
+
+
+@contextlib.contextmanager
+def in_process_system(settings: Any, *, viewers: int = 24, scrape_s: float = 5.0,
+                      alert_interval_s: float = 5.0) -> Iterator[tuple[LiveTarget, LiveThread]]:
+    """A whole live system in this process on free ports, for a drill when no `up` runs."""
+    work = Path(tempfile.mkdtemp(prefix="streamverse-live-drill-"))
+    own = private_settings(settings, work)
+    live = LiveThread(own, viewers=viewers, health_interval_s=1.0, watch_s=(20.0, 60.0),
+                      telemetry_options={"scrape_interval_s": scrape_s, "probes": False},
+                      alert_interval_s=alert_interval_s)
+    try:
+        system = live.system
+        yield LiveTarget(system.urls["api"], system.urls["platform_control"], own.resolved_control_key,
+                         system.tokens["admin"], own, system.platform.topology), live
+    finally:
+        live.stop()
+
+
+def _ts(value: Any) -> float | None:
+    if not value:
+        return None
+    d = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if d.tzinfo is None:
+        from datetime import UTC
+
+        d = d.replace(tzinfo=UTC)
+    return d.timestamp()
+
+
+def _scope(topology: Any, scenario: str, target: str) -> tuple[str | None, str | None, set[str]]:
+    """(edge label, value, regions of the affected users) of a fault."""
+    regions = {r.name for r in topology.regions}
+    pop_region = {p.name: r.name for r in topology.regions for p in r.pops}
+    if target in regions:
+        return "region", target, {target}
+    if target in pop_region:
+        return "pop", target, {pop_region[target]}
+    return None, None, regions
+
+
+def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = None, max_s: float = 300.0,
+             poll_s: float = 1.0, objective: float = DEFAULT_OBJECTIVE, duration_s: float | None = None,
+             on_step: Callable[[str, float], None] | None = None, clear_after: bool = True) -> dict[str, Any]:
+    """Inject `scenario`, watch detection, incident, remediation and recovery; the CONTRACT report."""
+    from streamverse.collectors.service import make_store
+    from streamverse.incidents.control import ControlClient
+
+    if scenario not in DRILL_SCENARIOS:
+        raise UsageError(f"no drill {scenario!r}; choose one of {', '.join(DRILL_SCENARIOS)}")
+    store = make_store(target.settings)
+    api = httpx.Client(base_url=f"{target.api_url}/api/v1", timeout=10.0,
+                       headers={"Authorization": f"Bearer {target.token}"})
+    ctl = ControlClient(target.control_url, target.control_key)
+    step = on_step or (lambda _m, _t: None)
+    try:
+        body: dict[str, Any] = {"scenario": scenario, "duration_s": duration_s or max_s * 2}
+        if fault_target:
+            body["target"] = fault_target
+        fault = ctl.post("/control/faults", body)
+        fault_at = _ts(fault.get("start")) or time.time()
+        where = str(fault.get("target") or fault_target or "")
+        label, value, regions = _scope(target.topology, scenario, where)
+        step(f"fault {scenario} on {where}", 0.0)
+        state: dict[str, Any] = {"detected_at": None, "incident_id": None, "recovered_at": None,
+                                 "bad_seen": False, "done_at": None, "actions": []}
+
+        def relevant(labels: dict[str, Any]) -> bool:
+            region = labels.get("region")
+            return region is None or region in regions if label is None else (
+                region in regions or labels.get("pop") == value)
+
+        deadline = fault_at + max_s
+        while time.time() < deadline:
+            now = time.time()
+            if state["detected_at"] is None:
+                fired = [_ts(a.get("fired_at")) for a in api.get("/alerts", params={"limit": 5000}).json()
+                         if relevant(a.get("labels") or {})]
+                fired = [t for t in fired if t is not None and t >= fault_at - 1.0]
+                if fired:
+                    state["detected_at"] = min(fired)
+                    step("alert firing", state["detected_at"] - fault_at)
+            if state["detected_at"] is not None and state["incident_id"] is None:
+                for inc in sorted(api.get("/incidents").json(), key=lambda i: i["id"]):
+                    started = _ts(inc.get("started_at")) or 0.0
+                    if started >= fault_at - 1.0:
+                        state["incident_id"] = int(inc["id"])
+                        step(f"incident {inc['id']} opened", started - fault_at)
+                        break
+            if state["incident_id"] is not None and state["done_at"] is None:
+                runs = [r for r in api.get("/runs").json() if r.get("incident_id") == state["incident_id"]]
+                state["actions"] = runs
+                finished = [r for r in runs if r["status"] in ("succeeded", "failed", "rolled_back")]
+                if finished:
+                    state["done_at"] = max(_ts(r["finished_at"]) or now for r in finished)
+                    step(f"remediation {finished[-1]['runbook']} {finished[-1]['status']}",
+                         state["done_at"] - fault_at)
+            if state["recovered_at"] is None:
+                ratio = _affected_ratio(store, label, value, regions, now)
+                if ratio is not None and ratio > 1 - objective:
+                    state["bad_seen"] = True
+                elif ratio is not None and (state["bad_seen"] or now - fault_at >= 2 * RECOVERY_WINDOW_S):
+                    state["recovered_at"] = now
+                    step("affected users recovered", now - fault_at)
+            if state["recovered_at"] is not None and state["detected_at"] is not None and (
+                    state["done_at"] is not None or state["incident_id"] is None):
+                break
+            time.sleep(poll_s)
+        if clear_after and fault.get("id"):
+            with contextlib.suppress(Exception):
+                ctl.request("DELETE", f"/control/faults/{fault['id']}")
+        if state["incident_id"] is not None:
+            runs = api.get("/runs").json()
+            state["actions"] = [r for r in runs if r.get("incident_id") == state["incident_id"]]
+    finally:
+        api.close()
+        ctl.close()
+    return _report(scenario, where, fault_at, state)
+
+
+def _affected_ratio(store: Any, label: str | None, value: str | None, regions: set[str],
+                    at: float) -> float | None:
+    """The affected users' error ratio over the recovery window (worst affected region)."""
+    if label is not None and value is not None:
+        viewers = next(iter(regions)) if len(regions) == 1 else None
+        return error_ratio(store, label=label, value=value, at=at, window_s=RECOVERY_WINDOW_S,
+                           viewers_region=viewers)
+    ratios = [error_ratio(store, label="region", value=r, at=at, window_s=RECOVERY_WINDOW_S,
+                          viewers_region=r) for r in sorted(regions)]
+    known = [r for r in ratios if r is not None]
+    return max(known) if known else None
+
+
+def _report(scenario: str, target: str, fault_at: float, state: dict[str, Any]) -> dict[str, Any]:
+    det, rec = state["detected_at"], state["recovered_at"]
+    actions = [{"action": r["runbook"].replace("region-failover", "failover"), "runbook": r["runbook"],
+                "target": r["target"], "status": r["status"],
+                "at": r.get("finished_at") or r.get("started_at") or r.get("requested_at")}
+               for r in sorted(state["actions"], key=lambda r: r["id"])]
+    done = state["done_at"]
+    return {"scenario": scenario, "target": target, "fault_at": utc_iso(fault_at),
+            "detected_at": utc_iso(det) if det else None, "incident_id": state["incident_id"],
+            "actions": actions, "remediated_at": utc_iso(done) if done else None,
+            "recovered_at": utc_iso(rec) if rec else None,
+            "mttd_s": round(det - fault_at, 3) if det else None,
+            "mttr_s": round(rec - fault_at, 3) if rec else None, "mode": "live"}
