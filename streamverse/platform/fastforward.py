@@ -66,6 +66,9 @@ OBJECT_S = 600.0
 REPRESENTED_PEAK_USERS = 1_500_000  # concurrent viewers at the daily peak the run stands for
 DNS_TTL_S = 60.0
 GIVE_UP_S = 90.0  # about 90 s of failing retries, then the viewer gives up
+# The live player tries a segment three times on one PoP (0.2/0.4/0.8 s backoff), then asks the
+# playback API for a PoP afresh (request routing, not the resolver cache): about every 2 s failing.
+REROUTE_AFTER_S = 2.0
 RETRIES_PER_S = 0.1  # a failing player retries every 10 s
 API_MS = 25.0  # gateway + playback service time for the play request
 PREWARM_SHARE = 0.1  # the popular tenth (~60 % of demand) is cached at start; prewarm costs ~1 s
@@ -138,6 +141,7 @@ class FastForward:
         self.step_s = float(step_s or default_step(self.duration_s))
         self.object_s = float(object_s)
         self.give_up_steps = max(1, int(round(GIVE_UP_S / self.step_s)))
+        self.reroute_steps = max(1, int(round(REROUTE_AFTER_S / self.step_s)))
         self.start_ts = float(start_ts)
         self.clock = VirtualClock(self.start_ts)
         self.rng = np.random.default_rng(seed)
@@ -556,14 +560,16 @@ class FastForward:
             self.startup_sum += np.bincount(reg_st, weights=st_ms / 1000.0, minlength=R)
             t["started"] += np.bincount(reg_st, minlength=R)
         self.pop_bytes += bytes_rp[:, :P].sum(axis=0) * scale
-        # Failures: retry, re-resolve once the DNS answer has expired, give up after a while.
+        # Failures: retry, ask playback for a PoP again (as the live player does) or once the
+        # DNS answer expired, give up after a while.
         S.starting[st_idx] = False
         ended = S.pos >= S.watch
         ended &= alive
         if any_failed:
             S.fails[ok] = 0
             S.fails[failed] += 1
-            S.need |= failed & (now + dt - S.resolved_at >= DNS_TTL_S)
+            S.need |= failed & ((S.fails % self.reroute_steps == 0)
+                                | (now + dt - S.resolved_at >= DNS_TTL_S))
             abandon = failed & (S.fails >= self.give_up_steps)
             if abandon.any():
                 a = np.flatnonzero(abandon)
