@@ -73,17 +73,41 @@ def _range(store: Any, expr: str, grid: np.ndarray, step: float) -> tuple[dict[S
             np.round((df["timestamp"].to_numpy() - grid[0]) / step).astype(np.int64), 0, len(grid) - 1
         )
         vals = df["value"].to_numpy(dtype=float)
-        keys = (
-            list(zip(*(df[c].astype(str) for c in label_cols), strict=True)) if label_cols else [()] * len(df)
-        )
-        codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
+        codes, uniques = _slice_codes(df, label_cols)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
         for k, key in enumerate(uniques):
             arr = out.get(tuple(zip(label_cols, key, strict=True)))
             if arr is None:
                 arr = out[tuple(zip(label_cols, key, strict=True))] = np.full(len(grid), np.nan)
-            sel = codes == k
-            arr[idx[sel]] = vals[sel]
+            rows = order[bounds[k] : bounds[k + 1]]
+            arr[idx[rows]] = vals[rows]
     return out, attrs
+
+
+def _slice_codes(df: pd.DataFrame, label_cols: list[str]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Per row, the index of its label set; the label sets (as strings) in order of first appearance.
+
+    Factorizes column by column: zipping label columns row by row costs seconds on 30 days of data.
+    """
+    if not label_cols:
+        return np.zeros(len(df), dtype=np.int64), [()]
+    combined = np.zeros(len(df), dtype=np.int64)
+    size = 1
+    for c in label_cols:
+        col_codes, col_uniques = pd.factorize(df[c], use_na_sentinel=False)
+        if size * max(len(col_uniques), 1) > 2**62:  # keep the mixed code in range
+            combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
+            size = int(combined.max()) + 1
+        combined = combined * len(col_uniques) + col_codes
+        size *= max(len(col_uniques), 1)
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    by_appearance = np.argsort(first, kind="stable")
+    rank = np.empty_like(by_appearance)
+    rank[by_appearance] = np.arange(len(by_appearance))
+    firsts = first[by_appearance]
+    columns = [df[c].iloc[firsts].astype(str).tolist() for c in label_cols]
+    return rank[inverse.ravel()].astype(np.int64), list(zip(*columns, strict=True))
 
 
 def _increments(cum: np.ndarray) -> np.ndarray:
