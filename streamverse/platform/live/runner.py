@@ -508,6 +508,9 @@ async def _start_dashboard(system: LiveSystem) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "streamlit", "run", spec.origin, "--server.headless=true",
         f"--server.port={settings.dashboard_port}", f"--server.address={settings.host}",
+        # users never see a traceback or a usage-stats call; the log has the details
+        "--browser.gatherUsageStats=false", "--client.showErrorDetails=none",
+        "--client.toolbarMode=minimal", "--server.fileWatcherType=none",
         env=env, stdout=asyncio.subprocess.DEVNULL,
         stderr=(settings.data_dir / "logs" / "dashboard.log").open("ab"))
     system.processes.append(proc)
