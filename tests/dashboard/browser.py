@@ -80,13 +80,55 @@ def login(page: object, url: str, token: str) -> None:
     page.get_by_text("Log out").wait_for(timeout=30_000)  # type: ignore[attr-defined]
 
 
+class ScriptRuns:
+    """Full script runs the Streamlit server reports finished to this page (fragment reruns excluded).
+
+    Read from the app's websocket (Streamlit's ForwardMsg.script_finished), because the
+    page's own "running" icon only shows after 500 ms and so cannot tell a 0.4 s run from
+    a 1.4 s one.
+    """
+
+    def __init__(self, page: object) -> None:
+        self.finished = 0
+        page.on("websocket", self._attach)  # type: ignore[attr-defined]
+
+    def _attach(self, ws: object) -> None:
+        ws.on("framereceived", self._frame)  # type: ignore[attr-defined]
+
+    def _frame(self, payload: str | bytes) -> None:
+        if isinstance(payload, str):
+            return
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = ForwardMsg.FromString(payload)
+        done = msg.WhichOneof("type") == "script_finished"
+        if done and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+            self.finished += 1
+
+    def wait_after(self, page: object, seen: int, *, timeout_ms: int = 30_000) -> None:
+        """Until a full run finishes after the `seen` ones counted before an action."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self.finished <= seen:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no Streamlit script run finished within {timeout_ms} ms")
+            page.wait_for_timeout(5)  # type: ignore[attr-defined]
+
+
+# Every chart the page holds is drawn: plotly's SVG, Vega's canvas/SVG; no element left stale.
+_DRAWN = """() => {
+  if (document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')) return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  if (document.querySelector('[data-stale="true"]')) return false;
+  const plots = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  if (!plots.every(e => e.querySelector('.main-svg'))) return false;
+  const vega = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return vega.every(e => e.querySelector('canvas, svg'));
+}"""
+
+
 def wait_rendered(page: object, *, charts: bool, timeout_ms: int = 30_000) -> None:
-    """Until the app stops running and, where the page draws charts, a plotly chart is drawn."""
+    """Until the app stops running and every chart on the page is drawn (a plotly one at least if charts)."""
     page.wait_for_selector("h1", timeout=timeout_ms)  # type: ignore[attr-defined]
     if charts:
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=timeout_ms)  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
-        timeout=timeout_ms,
-    )
+    page.wait_for_function(_DRAWN, timeout=timeout_ms, polling="raf")  # type: ignore[attr-defined]
