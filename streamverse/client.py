@@ -174,6 +174,10 @@ class ControlClient:
         """One SLO's status."""
         return self.get(f"/slo/{slo_id}")
 
+    def slo_history(self, slo_id: str) -> dict[str, Any]:
+        """One SLO over its period: SLI per hour and the error-budget burn-down."""
+        return self.get(f"/slo/{slo_id}/history")
+
     def cost_summary(self, *, month: str) -> dict[str, Any]:
         """A month's spend (YYYY-MM)."""
         return self.get("/costs/summary", month=month)

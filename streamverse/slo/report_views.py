@@ -40,7 +40,7 @@ def sla_report(request: Request, _: ViewerDep, clock: ClockDep, month: str,
 
     check_month(month)
     check_format(format)
-    slos, store = _slos_and_store(request)
+    slos, store = _slos_and_store(request.app.state)
     per_minute = getattr(request.app.state.settings, "revenue_per_minute_usd", 100_000.0)
     report: dict[str, Any] = build_report(slos, store, month=month, cost_per_minute=per_minute,
                                           now=clock.now())

@@ -68,3 +68,26 @@ def get_slo(slo_id: str, request: Request, _: ViewerDep, clock: ClockDep) -> dic
     if not match:
         raise HTTPException(404, detail=f"no SLO {slo_id!r}; GET /api/v1/slo lists them")
     return _clean(status(match, store, now=clock.now()))
+
+
+HISTORY_TTL_S = 60.0
+
+
+@router.get("/{slo_id}/history", summary="One SLO over its period: SLI per hour and the error-budget burn-down")
+def get_slo_history(slo_id: str, request: Request, _: ViewerDep, clock: ClockDep) -> dict[str, Any]:
+    """SLI per hour against the objective and budget left so far (aggregate), at most a minute old."""
+    from streamverse.slo.history import history
+
+    state = request.app.state
+    slos, store = _slos_and_store(state)
+    match = [s for s in slos if s.id == slo_id]
+    if not match:
+        raise HTTPException(404, detail=f"no SLO {slo_id!r}; GET /api/v1/slo lists them")
+    caches: dict[str, StatusCache] = state.__dict__.setdefault("slo_history_caches", {})
+    cache = caches.get(slo_id)
+    if cache is None:
+        slo = match[0]
+        cache = caches[slo_id] = StatusCache(
+            lambda now: history(slo, store, now=now), ttl_s=HISTORY_TTL_S, max_stale_s=STATUS_MAX_STALE_S
+        )
+    return cache.get(clock.now(), clock.now)
