@@ -17,6 +17,7 @@ import streamlit as st
 from streamverse.client import ApiError, ControlClient
 
 READ_TTL_S = 5.0
+SLOW_READ_TTL_S = 60.0  # month-level figures (cost summary, SLA report, capacity plan) move slowly
 ROLES = ("viewer", "responder", "admin")
 
 
@@ -93,20 +94,32 @@ def client() -> ControlClient:
     return _client(cfg.api_url, tok)
 
 
-@st.cache_data(ttl=READ_TTL_S, show_spinner=False, max_entries=500)
-def _cached_get(url: str, tok: str | None, path: str, params: tuple[tuple[str, Any], ...]) -> tuple[Any, Any]:
+Params = tuple[tuple[str, Any], ...]
+
+
+def _get(url: str, tok: str | None, path: str, params: Params) -> tuple[Any, Any]:
     try:
         return _client(url, tok).get(path, **dict(params)), None
     except ApiError as exc:
         return None, (exc.status, exc.detail, exc.method, exc.url)
 
 
-def fetch(path: str, **params: Any) -> Reply:
-    """GET through the client, cached for a few seconds; on failure the last good answer and its age."""
+@st.cache_data(ttl=READ_TTL_S, show_spinner=False, max_entries=500)
+def _cached_get(url: str, tok: str | None, path: str, params: Params) -> tuple[Any, Any]:
+    return _get(url, tok, path, params)
+
+
+@st.cache_data(ttl=SLOW_READ_TTL_S, show_spinner=False, max_entries=200)
+def _cached_get_slow(url: str, tok: str | None, path: str, params: Params) -> tuple[Any, Any]:
+    return _get(url, tok, path, params)
+
+
+def fetch(path: str, *, slow: bool = False, **params: Any) -> Reply:
+    """GET through the client, cached 5 s (60 s when `slow`); on failure the last good answer and its age."""
     cfg = config()
     tok = token() or (cfg.service_token if cfg.public_status else None)
     key = (path, tuple(sorted((k, v) for k, v in params.items() if v is not None)))
-    data, err = _cached_get(cfg.api_url, tok, key[0], key[1])
+    data, err = (_cached_get_slow if slow else _cached_get)(cfg.api_url, tok, key[0], key[1])
     book: dict[Any, tuple[Any, float]] = st.session_state.setdefault("_last_good", {})
     now = time.time()
     if err is None:
@@ -129,6 +142,7 @@ def act(method: str, path: str, body: Any = None) -> tuple[Any, ApiError | None]
     except ApiError as exc:
         return None, exc
     _cached_get.clear()
+    _cached_get_slow.clear()
     return out, None
 
 

@@ -127,6 +127,53 @@ def metric(expr: str, *, window_s: float | None = None, step: float | None = Non
     return reply.data
 
 
+def latest(expr: str, *, window_s: float = 3600.0) -> tuple[float | None, float | None]:
+    """(value, timestamp) of the newest point of an expression in the last window (summed over series)."""
+    answer = metric(expr, window_s=window_s, step=60.0)
+    best: float | None = None
+    for s in (answer or {}).get("series", []):
+        pts = [t for t, v in zip(s["timestamps"], s["values"], strict=False) if v is not None]
+        if pts:
+            best = max(best or pts[-1], pts[-1])
+    if best is None:
+        return None, None
+    total = 0.0
+    for s in answer["series"]:  # type: ignore[index]
+        for t, v in zip(s["timestamps"], s["values"], strict=False):
+            if t == best and v is not None:
+                total += v
+    return total, best
+
+
+def months(n: int = 6) -> list[str]:
+    """This month and the n-1 before it, newest first (YYYY-MM)."""
+    now = datetime.now(UTC)
+    y, m = now.year, now.month
+    out = []
+    for _ in range(n):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return out
+
+
+def bars(values: dict[str, float], *, title: str, key: str, money: bool = True, height: int = 280) -> None:
+    """A horizontal bar chart of a flat name -> number map, largest on top."""
+    nums = [(k, float(v)) for k, v in values.items() if isinstance(v, int | float) and type(v) is not bool]
+    items = sorted(nums, key=lambda x: x[1])
+    if not items:
+        st.caption(f"{title}: no data.")
+        return
+    fig = go.Figure(
+        go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h", marker_color="#4c78a8")
+    )
+    fig.update_layout(
+        title=title, height=max(height, 24 * len(items) + 80), margin={"l": 10, "r": 10, "t": 40, "b": 10}
+    )
+    if money:
+        fig.update_xaxes(tickprefix="$", tickformat="~s")
+    st.plotly_chart(fig, key=key)
+
+
 def _now_bucket(size: float = 15.0) -> float:
     """Now, rounded down so reads in the same 15 s share the API's cache."""
     now = datetime.now(UTC).timestamp()
@@ -177,7 +224,18 @@ def line_chart(
     )
     if percent:
         fig.update_yaxes(tickformat=".1%")
-    st.plotly_chart(fig, use_container_width=True, key=key)
+    st.plotly_chart(fig, key=key)
+
+
+def usd(value: Any, *, cents: bool = False, compact: bool = False) -> str:
+    """$1,234 (or $1.23 M when compact), or an em dash when there is no number."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return "—"
+    if compact:
+        for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+            if abs(value) >= size:
+                return f"${value / size:,.2f} {unit}"
+    return f"${value:,.2f}" if cents else f"${value:,.0f}"
 
 
 def fmt(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from streamverse.dashboard.connection import fetch
-from streamverse.dashboard.widgets import explain, fmt
+from streamverse.dashboard.widgets import explain, fmt, usd
 
 st.title("Capacity planner")
 c = st.columns(4)
@@ -27,8 +27,12 @@ if explain(reply, "Capacity plan"):
     t[1].metric("Peak egress", fmt(plan.get("peak_egress_tbps"), ",.2f", " Tbps"))
     t[2].metric("Transcode GPUs", fmt(plan.get("transcode_gpus"), ",.0f"))
     t[3].metric("Database", fmt(plan.get("database_gb"), ",.0f", " GB"))
-    t[4].metric("Monthly cost", fmt(plan.get("monthly_cost_usd"), ",.0f", " $"))
+    t[4].metric(
+        "Monthly cost",
+        usd(plan.get("monthly_cost_usd"), compact=True),
+        help=usd(plan.get("monthly_cost_usd")),
+    )
     st.markdown("#### Steps")
-    st.dataframe(plan.get("steps", []), use_container_width=True, hide_index=True)
+    st.dataframe(plan.get("steps", []), hide_index=True)
     with st.expander("Every assumption used"):
         st.json(plan.get("inputs", {}))

@@ -30,7 +30,7 @@ if explain(scenarios, "Scenarios"):
             else:
                 st.success(f"Injected {name}: {out}")
     with st.expander("Scenario details"):
-        st.dataframe(items, use_container_width=True)
+        st.dataframe(items)
 
 
 @st.fragment(run_every=5)
@@ -42,7 +42,7 @@ def unfolding() -> None:
     if explain(faults, "Faults"):
         rows = faults.data if isinstance(faults.data, list) else faults.data.get("faults", [])
         if rows:
-            st.dataframe(rows, use_container_width=True)
+            st.dataframe(rows)
             if st.button("End every fault now", key="clear_all"):
                 _, err = act("DELETE", "/platform/faults")
                 st.error(err.detail) if err else st.success("All faults ended.")

@@ -66,7 +66,6 @@ if explain(reply, "Incidents"):
                 {k: i.get(k) for k in ("id", "title", "severity", "status", "started_at", "commander")}
                 for i in incidents
             ],
-            use_container_width=True,
             hide_index=True,
         )
         chosen = st.selectbox(
@@ -84,7 +83,6 @@ if explain(reply, "Incidents"):
         if explain(timeline, "Timeline"):
             st.dataframe(
                 [{k: e.get(k) for k in ("at", "kind", "author", "message")} for e in timeline.data],
-                use_container_width=True,
                 hide_index=True,
             )
         if responder:
@@ -153,7 +151,6 @@ def run_status() -> None:
                 st.error(err.detail) if err else st.toast("Approved")
         st.dataframe(
             [{k: e.get(k) for k in ("at", "kind", "author", "message")} for e in run.get("events", [])],
-            use_container_width=True,
             hide_index=True,
         )
 

@@ -13,43 +13,95 @@ from streamverse.dashboard.widgets import explain, line_chart, metric, store_not
 BUDGET_MS = 300.0
 
 st.title("Quality of experience")
+st.caption("Real-user QoE now, from player beacons to the API, grouped by:")
 by = st.segmented_control("Group by", ["region", "device", "pop"], default="region", key="qoe_by") or "region"
 qoe = fetch("/rum/qoe", by=by)
 if explain(qoe, "Real-user QoE"):
     groups: Any = qoe.data.get("groups", {})
     rows = [{by: k, **v} for k, v in groups.items()] if isinstance(groups, dict) else list(groups)
     if rows:
-        st.dataframe(rows, use_container_width=True, hide_index=True)
+        st.dataframe(rows, hide_index=True)
     else:
         st.caption("No player beacons received since the API started.")
 
-left, right = st.columns(2)
-with left:
-    startup = metric(
-        "histogram_quantile(0.95, sum by (le, region) "
-        "(rate(streamverse_playback_startup_seconds_bucket[30m])))",
-        window_s=86400,
-    )
-    store_notice(startup)
-    line_chart(startup, label="region", title="Startup p95 by region (s), 24 h", key="qoe_startup")
-with right:
-    line_chart(
-        metric(
-            "sum by (region) (rate(streamverse_rebuffer_seconds_total[30m])) / "
-            "sum by (region) (rate(streamverse_playback_seconds_total[30m]))",
+
+def region_charts() -> None:
+    """Startup p95, rebuffer ratio and failures per region over the last day, from the metric store."""
+    left, right = st.columns(2)
+    with left:
+        startup = metric(
+            "histogram_quantile(0.95, sum by (le, region) "
+            "(rate(streamverse_playback_startup_seconds_bucket[30m])))",
             window_s=86400,
-        ),
+        )
+        store_notice(startup)
+        line_chart(startup, label="region", title="Startup p95 by region (s), 24 h", key="qoe_startup")
+    with right:
+        line_chart(
+            metric(
+                "sum by (region) (rate(streamverse_rebuffer_seconds_total[30m])) / "
+                "sum by (region) (rate(streamverse_playback_seconds_total[30m]))",
+                window_s=86400,
+            ),
+            label="region",
+            title="Rebuffer ratio by region, 24 h",
+            percent=True,
+            key="qoe_rebuffer",
+        )
+    line_chart(
+        metric("sum by (region) (rate(streamverse_playback_errors_total[30m]))", window_s=86400),
         label="region",
-        title="Rebuffer ratio by region, 24 h",
-        percent=True,
-        key="qoe_rebuffer",
+        title="Playback failures per second by region, 24 h",
+        key="qoe_fail",
     )
-line_chart(
-    metric("sum by (region) (rate(streamverse_playback_errors_total[30m]))", window_s=86400),
-    label="region",
-    title="Playback failures per second by region, 24 h",
-    key="qoe_fail",
-)
+
+
+def pop_bars(expr: str, *, title: str, key: str, percent: bool) -> None:
+    """One bar per PoP for an instant expression, worst first."""
+    answer = metric(expr)
+    values = {
+        s["labels"].get("pop", "?"): s["values"][-1]
+        for s in (answer or {}).get("series", [])
+        if s["values"] and s["values"][-1] is not None
+    }
+    if not values:
+        st.caption(f"{title}: no data.")
+        return
+    items = sorted(values.items(), key=lambda kv: kv[1], reverse=not percent)
+    fig = go.Figure(go.Bar(x=[k for k, _ in items], y=[v for _, v in items], marker_color="#4c78a8"))
+    fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    st.plotly_chart(fig, key=key)
+
+
+def pop_charts() -> None:
+    """What each PoP serves: cache hit ratio and 5xx ratio over the last hour."""
+    pop_bars(
+        'sum by (pop) (rate(streamverse_edge_requests_total{cache="hit"}[1h])) / '
+        "sum by (pop) (rate(streamverse_edge_requests_total[1h]))",
+        title="Cache hit ratio by PoP, last hour (lowest first)",
+        key="qoe_pop_hit",
+        percent=True,
+    )
+    pop_bars(
+        'sum by (pop) (rate(streamverse_edge_requests_total{code=~"5.."}[1h])) / '
+        "sum by (pop) (rate(streamverse_edge_requests_total[1h]))",
+        title="Edge 5xx ratio by PoP, last hour (worst first)",
+        key="qoe_pop_5xx",
+        percent=False,
+    )
+
+
+st.subheader(f"From the metric store, by {by}")
+if by == "pop":
+    pop_charts()
+elif by == "device":
+    st.caption(
+        "The metric store keeps no per-device series: device QoE comes from player beacons (the table above)."
+    )
+else:
+    region_charts()
 
 st.subheader("Synthetic journeys")
 phases = metric("avg by (region, phase) (streamverse_probe_phase_seconds)")
@@ -80,4 +132,4 @@ else:
         y=total_budget, line_dash="dash", line_color="red", annotation_text=f"budget {total_budget:.0f} ms"
     )
     fig.update_layout(height=340, yaxis_title="ms", margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    st.plotly_chart(fig, use_container_width=True, key="waterfall")
+    st.plotly_chart(fig, key="waterfall")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import plotly.graph_objects as go
@@ -10,13 +11,13 @@ import streamlit as st
 from streamverse.dashboard.connection import fetch
 from streamverse.dashboard.widgets import (
     HEALTH_COLOURS,
+    ago,
     explain,
     fmt,
     guarded,
+    latest,
     line_chart,
     metric,
-    scalar,
-    store_notice,
 )
 
 WINDOW = "15m"
@@ -25,6 +26,12 @@ AVAILABILITY = (
     "1 - sum(rate(streamverse_playback_errors_total[15m])) / "
     "sum(rate(streamverse_playback_sessions_total[15m]))"
 )
+# Where players report no errors series (e.g. backfilled history), what the edges answered without a 5xx.
+EDGE_AVAILABILITY = (
+    'sum(rate(streamverse_edge_requests_total{code!~"5.."}[15m])) / '
+    "sum(rate(streamverse_edge_requests_total[15m]))"
+)
+STALE_AFTER_S = 300.0
 STARTUP_P95 = "histogram_quantile(0.95, sum by (le) (rate(streamverse_playback_startup_seconds_bucket[15m])))"
 HIT_RATIO = (
     'sum(rate(streamverse_edge_requests_total{cache="hit"}[15m])) / '
@@ -37,10 +44,16 @@ def _places(status: dict[str, Any] | None) -> dict[str, Any]:
     """Coordinates of regions and PoPs as the platform reports them (none when it cannot be reached)."""
     status = status or {}
     return {
-        "regions": {name: (r["lat"], r["lon"]) for name, r in status.get("regions", {}).items()
-                    if "lat" in r and "lon" in r},
-        "pops": {name: (p["lat"], p["lon"], p.get("region", "")) for name, p in status.get("pops", {}).items()
-                 if "lat" in p and "lon" in p},
+        "regions": {
+            name: (r["lat"], r["lon"])
+            for name, r in status.get("regions", {}).items()
+            if "lat" in r and "lon" in r
+        },
+        "pops": {
+            name: (p["lat"], p["lon"], p.get("region", ""))
+            for name, p in status.get("pops", {}).items()
+            if "lat" in p and "lon" in p
+        },
     }
 
 
@@ -154,6 +167,32 @@ def world_map(status: dict[str, Any] | None) -> go.Figure:
     return fig
 
 
+def _now() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+def budget_tile(col: Any, slo: Any) -> None:
+    """The SLO whose error budget is lowest (aggregates only), named, so the number can be followed up."""
+    rows = [s for s in ((slo.data or {}).get("slos") or []) if not s.get("slice")]
+    left = [
+        (s["error_budget"]["remaining_ratio"], s["id"])
+        for s in rows
+        if (s.get("error_budget") or {}).get("remaining_ratio") is not None
+    ]
+    if not left:
+        col.metric("Error budget left (worst SLO)", "—", help="No SLO status yet.")
+        return
+    worst, name = min(left)
+    col.metric(
+        "Error budget left (worst SLO)",
+        fmt(worst * 100, ",.0f", " %"),
+        delta=name.removeprefix("streamverse-"),
+        delta_color="off",
+        delta_arrow="off",
+        help=f"{name}: {worst:.1%} of its error budget left over its period. The SLOs page has every SLO.",
+    )
+
+
 @st.fragment(run_every=10)
 @guarded
 def live() -> None:
@@ -173,40 +212,45 @@ def live() -> None:
         st.success(
             "All regions and PoPs healthy; no active incidents or faults.", icon=":material/check_circle:"
         )
-    slo = fetch("/slo")
-    answers = {
-        k: metric(e)
-        for k, e in (("viewers", VIEWERS), ("avail", AVAILABILITY), ("p95", STARTUP_P95), ("hit", HIT_RATIO))
+    tiles = {
+        k: latest(e)
+        for k, e in (
+            ("viewers", VIEWERS),
+            ("avail", AVAILABILITY),
+            ("p95", STARTUP_P95),
+            ("hit", HIT_RATIO),
+        )
     }
-    store_notice(next((a for a in answers.values() if a), None))
-    budget = None
-    availability = scalar(answers["avail"])
-    if slo.data and slo.data.get("slos"):
-        left = [s["error_budget"].get("remaining_ratio") for s in slo.data["slos"] if s.get("error_budget")]
-        budget = min((x for x in left if x is not None), default=None)
-        avail_slos = [
-            s["sli"] for s in slo.data["slos"] if "availability" in s["id"] and s.get("sli") is not None
-        ]
-        if availability is None and avail_slos:
-            availability = min(avail_slos)
-    if availability is None and answers["viewers"] and answers["viewers"].get("series"):
-        availability = 1.0  # sessions flowing and not one error series recorded
+    avail_help = "Playback sessions without an error, last 15 min."
+    if tiles["avail"][0] is None:
+        tiles["avail"] = latest(EDGE_AVAILABILITY)
+        avail_help = "Edge requests answered without a 5xx, last 15 min (players report no error series)."
+    stamps = [ts for _, ts in tiles.values() if ts is not None]
+    newest = max(stamps) if stamps else None
+    age = None if newest is None else max(0.0, _now() - newest)
+    if newest is None:
+        st.warning("No metric samples in the last hour: the tiles are empty.", icon=":material/schedule:")
+    elif age is not None and age > STALE_AFTER_S:
+        st.warning(
+            f"Metric data is stale: the newest sample is {ago(age)} old; the tiles show it as it was then.",
+            icon=":material/schedule:",
+        )
     cols = st.columns(5)
-    cols[0].metric("Active viewers", fmt(scalar(answers["viewers"])))
+    viewers, availability, p95, hit = (tiles[k][0] for k in ("viewers", "avail", "p95", "hit"))
+    cols[0].metric("Active viewers", fmt(viewers), help="Seconds of video played per second, last 15 min.")
     cols[1].metric(
-        "Availability (15 min)", fmt(None if availability is None else availability * 100, ".3f", " %")
+        "Availability (15 min)",
+        fmt(None if availability is None else availability * 100, ".3f", " %"),
+        help=avail_help,
     )
-    p95 = scalar(answers["p95"])
     cols[2].metric("Startup p95", fmt(None if p95 is None else p95 * 1000, ",.0f", " ms"))
-    hit = scalar(answers["hit"])
     cols[3].metric("Cache hit ratio", fmt(None if hit is None else hit * 100, ".1f", " %"))
-    cols[4].metric(
-        "Error budget left (worst SLO)" if budget is None or budget >= 0 else "Error budget overspent",
-        fmt(None if budget is None else budget * 100, ".1f", " %"),
-    )
+    budget_tile(cols[4], fetch("/slo"))
     st.markdown("##### Regions and PoPs")
     explain(reply, "Platform status")
-    st.plotly_chart(world_map(status), use_container_width=True, key="world_map")
+    if status is None:
+        st.caption("Region and PoP health comes from the running platform; the map fills in when it answers.")
+    st.plotly_chart(world_map(status), key="world_map")
 
 
 st.title("Global status")
