@@ -18,6 +18,7 @@ log = logging.getLogger("streamverse.dashboard")
 F = TypeVar("F", bound=Callable[..., Any])
 FAILED = "This part of the page failed unexpectedly"
 MAX_TRACE_POINTS = 2000
+CHART_POINTS = 1500
 HEALTH_COLOURS = {"healthy": "#2ca02c", "degraded": "#ff9f1c", "down": "#d62728", "unknown": "#9e9e9e"}
 
 
@@ -119,6 +120,8 @@ def metric(expr: str, *, window_s: float | None = None, step: float | None = Non
     if window_s is None:
         reply = fetch("/metrics/query", expr=expr)
     else:
+        # ~1,500 points a series: finer than a chart's pixels, and no downsampling work on the API.
+        step = step or max(15.0, math.ceil(window_s / CHART_POINTS / 15.0) * 15.0)
         reply = fetch(
             "/metrics/query_range", expr=expr, start=_now_bucket() - window_s, end=_now_bucket(), step=step
         )
