@@ -22,9 +22,10 @@ def test_alert_drains_region_then_failback_is_gradual(
     deadline = time.monotonic() + 5  # the health checker needs a few probes to mark the region down
     while StatusProbe(live_platform.client(), "region")("us-east") != 1.0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    page = AlertEvent(
-        fingerprint="edge-us-east",
-        name="EdgeAvailabilitySLOPage",
+    # The burn-rate page says users hurt, not why: it only suggests a failover to a responder.
+    slo_page = AlertEvent(
+        fingerprint="edge-slo-us-east",
+        name="EdgeAvailabilityPageBurnRate",
         severity="page",
         labels={
             "sloth_slo": "edge-availability",
@@ -33,11 +34,21 @@ def test_alert_drains_region_then_failback_is_gradual(
             "sloth_service": "streamverse",
         },
     )
+    suggested = rem.on_alert(alert=slo_page, policies=load_policies())
+    assert platform.dns.region_weight["us-east"] == 1.0 and rem.get(1) is None
+    # RegionOutage (most of the region's requests failing) is unambiguous: the failover runs.
+    page = AlertEvent(
+        fingerprint="edge-us-east",
+        name="RegionOutage",
+        severity="page",
+        labels={"region": "us-east", "service": "streamverse", "severity": "page"},
+    )
     incident = rem.on_alert(alert=page, policies=load_policies())
+    assert incident.id == suggested.id  # same service and region: one incident
     assert platform.dns.region_weight["us-east"] == 0.0
     run = rem.get(1)
-    assert run.status == RunStatus.succeeded and run.rule == "region-availability-failover"
-    assert run.approved_by == "policy:region-availability-failover" and run.trigger_ref == "edge-us-east"
+    assert run.status == RunStatus.succeeded and run.rule == "region-down-failover"
+    assert run.approved_by == "policy:region-down-failover" and run.trigger_ref == "edge-us-east"
     assert run.verification["baseline"] == 1.0 and run.verification["after"] == 0.0
     assert rem.get(1).incident_id == incident.id
     # A repeated delivery of the same alert does not run the failover again.

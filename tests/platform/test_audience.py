@@ -73,6 +73,6 @@ def test_session_samplers_are_plausible():
     share = np.bincount(dev, minlength=4) / len(dev)
     assert share == pytest.approx(audience.DEVICE_SHARE, abs=0.01)
     bw = audience.sample_bandwidth(rng, dev)
-    assert 5e6 < np.median(bw) < 40e6
+    assert 20e6 < np.median(bw) < 60e6  # household-to-phone mix below the 2025 Ookla medians
     watch = audience.sample_watch_s(rng, np.full(50_000, 600.0))
     assert watch.max() <= 600.0 and np.median(watch) > 300

@@ -25,7 +25,7 @@ def test_rtt_grows_with_distance():
 
 
 def test_bad_field_names_file_line_and_field(tmp_path):
-    text = DEFAULT.read_text().replace("capacity_gbps: 800, cache_size: 400TB",
+    text = DEFAULT.read_text().replace("capacity_gbps: 1600, cache_size: 400TB",
                                        "capacity_gbps: -1, cache_size: 400TB", 1)
     bad = tmp_path / "topo.yaml"
     bad.write_text(text)
