@@ -132,3 +132,17 @@ def wait_rendered(page: object, *, charts: bool, timeout_ms: int = 30_000) -> No
     if charts:
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=timeout_ms)  # type: ignore[attr-defined]
     page.wait_for_function(_DRAWN, timeout=timeout_ms, polling="raf")  # type: ignore[attr-defined]
+
+
+def screenshot(page: object, path: str) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so grow the viewport to fit it first."""
+    size = page.viewport_size  # type: ignore[attr-defined]
+    height = page.evaluate(  # type: ignore[attr-defined]
+        "() => Math.max(...[...document.querySelectorAll("
+        "'[data-testid=stMain], [data-testid=stAppViewContainer]')].map(e => e.scrollHeight),"
+        " document.body.scrollHeight)"
+    )
+    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], height + 40), 8000)})  # type: ignore[attr-defined]
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    page.screenshot(path=path, full_page=True)  # type: ignore[attr-defined]
+    page.set_viewport_size(size)  # type: ignore[attr-defined]

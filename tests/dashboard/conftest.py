@@ -20,6 +20,8 @@ from streamverse.collectors.store import Sample
 from streamverse.settings import Settings
 from tests.conftest import free_port
 
+PLATFORM_KEY = "dashboard-tests-control-key-0123456789"
+
 
 @dataclass
 class LiveApi:
@@ -59,11 +61,66 @@ def _seed_metrics(settings: Settings) -> None:
         store.flush()
 
 
+def _serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def live_platform() -> Iterator[str]:
+    """A real platform behind its control app (no edges or traffic), as `streamverse up` runs it."""
+    from streamverse.clock import RealClock
+    from streamverse.platform.control_app import create_platform_control_app
+    from streamverse.platform.ratelimit import LimitTable
+    from streamverse.platform.service import Platform
+    from streamverse.platform.topology import load_topology
+
+    platform = Platform(
+        topology=load_topology(), clock=RealClock(), limits=LimitTable(), health_interval_s=0.05
+    )
+    server, thread, url = _serve(create_platform_control_app(platform, key=PLATFORM_KEY))
+    stop = threading.Event()
+
+    def health_loop() -> None:  # what the live runner does: health checks on their interval
+        while not stop.wait(0.05):
+            platform.health.tick()
+
+    ticker = threading.Thread(target=health_loop, daemon=True)
+    ticker.start()
+    yield url
+    stop.set()
+    server.should_exit = True
+    thread.join(5)
+    ticker.join(2)
+
+
+@pytest.fixture(scope="session")
+def live_api_with_platform(tmp_path_factory: pytest.TempPathFactory, live_platform: str) -> Iterator[LiveApi]:
+    """The control API wired to a running platform, so runbooks can plan and run against it."""
+    data = Path(tmp_path_factory.mktemp("dash-live")) / "data"
+    settings = Settings(
+        data_dir=data,
+        jwt_secret="test-secret-" + "x" * 32,
+        platform_control_url=live_platform,
+        platform_control_key=PLATFORM_KEY,
+    )
+    yield from _api(settings)
+
+
 @pytest.fixture(scope="session")
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    """The control API served by uvicorn, as the dashboard meets it in production."""
+    """The control API served by uvicorn, as the dashboard meets it in production (no platform running)."""
     data = Path(tmp_path_factory.mktemp("dash")) / "data"
-    settings = Settings(data_dir=data, jwt_secret="test-secret-" + "x" * 32)
+    yield from _api(Settings(data_dir=data, jwt_secret="test-secret-" + "x" * 32))
+
+
+def _api(settings: Settings) -> Iterator[LiveApi]:
     app = create_app(settings)
     tokens = {}
     with Session(app.state.engine) as s:
@@ -71,11 +128,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
             tokens[role] = service.create_token(session=s, role=role, name=f"dash-{role}")[1]
         s.commit()
     _seed_metrics(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
+    server, thread, url = _serve(app)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, login, streamlit_server, wait_rendered
+from tests.dashboard.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    login,
+    screenshot,
+    streamlit_server,
+    wait_rendered,
+)
 from tests.dashboard.conftest import LiveApi
 
 OUT = Path(__file__).parents[2] / "out" / "screenshots"
@@ -32,18 +39,16 @@ pytestmark = [
 ]
 
 
-def test_walk_every_page_and_dry_run_a_failover(live_api: LiveApi, tmp_path: Path):
+def test_walk_every_page_and_dry_run_a_failover(live_api_with_platform: LiveApi, tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
-    from streamverse.client import ApiError, ControlClient
+    from streamverse.client import ControlClient
 
+    live_api = live_api_with_platform
     OUT.mkdir(parents=True, exist_ok=True)
     admin = ControlClient(live_api.url, live_api.tokens["admin"])
-    try:  # an incident to act on, opened through the API like an alert would
-        admin.post("/incidents", {"title": "Tokyo PoP 7 down", "severity": "sev2"})
-        incidents_api = True
-    except ApiError as exc:
-        incidents_api = exc.status != 404
+    # An incident to act on, opened through the API as an alert would open it.
+    admin.post("/incidents", {"title": "Tokyo PoP 7 down", "severity": "sev2"})
     with (
         streamlit_server(
             live_api.url,
@@ -66,16 +71,22 @@ def test_walk_every_page_and_dry_run_a_failover(live_api: LiveApi, tmp_path: Pat
             body = page.inner_text("body")
             assert "Traceback" not in body and "failed unexpectedly" not in body, body[:2000]
             page.wait_for_timeout(700)  # data grids paint on a canvas after the script finishes
-            page.screenshot(path=str(OUT / f"{i:02d}-{path}.png"), full_page=True)
-        if not incidents_api:
-            pytest.skip("incidents API not in this build: dry-run failover step skipped")
+            screenshot(page, str(OUT / f"{i:02d}-{path}.png"))
         page.get_by_role("link", name="Alerts & incidents").first.click()
+        page.get_by_role("heading", name="Alerts & incidents", level=1).wait_for(timeout=30_000)
         wait_rendered(page, charts=False)
         page.get_by_label("Target").fill("ap-northeast")
         page.get_by_role("button", name="Dry run").click()
-        # With no platform running here the API may refuse the plan; either way the page must say which.
-        page.get_by_text("Dry-run plan").or_(page.get_by_text("Dry run refused")).first.wait_for(
-            timeout=30_000
-        )
-        page.screenshot(path=str(OUT / "20-dry-run.png"), full_page=True)
+        # The plan comes from the running platform: exact changes, nothing applied yet.
+        page.get_by_text("Dry-run plan").wait_for(timeout=30_000)
+        assert "Dry run refused" not in page.inner_text("body")
+        screenshot(page, str(OUT / "20-dry-run.png"))
+        page.get_by_text("I have read the plan and want to run it").click()
+        page.get_by_role("button", name="Run it").click()
+        # The run's status shows live: requested, awaiting a second person's approval, running, ...
+        page.get_by_text("Run #").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(700)
+        screenshot(page, str(OUT / "21-run-status.png"))
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "Not started" not in body, body[:2000]
         browser.close()

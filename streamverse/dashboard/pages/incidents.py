@@ -9,6 +9,38 @@ import streamlit as st
 from streamverse.dashboard.connection import act, fetch, has_role
 from streamverse.dashboard.widgets import explain, guarded
 
+
+def show_plan(plan: Any) -> None:
+    """The dry-run plan as a reader needs it: the steps, the blast radius, whether approval is needed."""
+    if not isinstance(plan, dict):
+        st.json(plan, expanded=True)
+        return
+    steps = plan.get("steps") or []
+    if steps:
+        st.markdown("**Steps**\n" + "\n".join(f"{i}. `{step}`" for i, step in enumerate(steps, 1)))
+    for key, value in plan.items():
+        if isinstance(value, dict) and value and key != "params":
+            st.markdown(f"**{key.replace('_', ' ').capitalize()}**")
+            st.dataframe(
+                [
+                    {
+                        "what": k.replace("_", " "),
+                        "value": ", ".join(map(str, v)) if isinstance(v, list) else str(v),
+                    }
+                    for k, v in value.items()
+                ],
+                hide_index=True,
+            )
+    if plan.get("needs_approval") or plan.get("high_blast"):
+        st.warning(
+            "High blast radius: after you run it, a second responder must approve.", icon=":material/group:"
+        )
+    if plan.get("playbook"):
+        st.caption(f"Playbook: {plan['playbook']}")
+    with st.expander("The plan as the API returned it"):
+        st.json(plan, expanded=False)
+
+
 st.title("Alerts & incidents")
 responder = has_role("responder")
 if not responder:
@@ -115,7 +147,7 @@ if explain(reply, "Incidents"):
                     f"**Dry-run plan** for `{plan_state['book']}` on `{plan_state['target']}` "
                     "(nothing has changed yet):"
                 )
-                st.json(plan_state["plan"], expanded=True)
+                show_plan(plan_state["plan"])
                 sure = st.checkbox("I have read the plan and want to run it", key="confirm_run")
                 if st.button("Run it", key="run_it", disabled=not sure, type="primary"):
                     run, err = act(
@@ -128,6 +160,7 @@ if explain(reply, "Incidents"):
                     else:
                         st.session_state["run_id"] = run["id"]
                         st.session_state["plan"] = None
+                        st.rerun()
 
 
 @st.fragment(run_every=2)

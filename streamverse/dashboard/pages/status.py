@@ -180,11 +180,11 @@ def budget_tile(col: Any, slo: Any) -> None:
         if (s.get("error_budget") or {}).get("remaining_ratio") is not None
     ]
     if not left:
-        col.metric("Error budget left (worst SLO)", "—", help="No SLO status yet.")
+        col.metric("Worst error budget left", "—", help="No SLO status yet.")
         return
     worst, name = min(left)
     col.metric(
-        "Error budget left (worst SLO)",
+        "Worst error budget left",
         fmt(worst * 100, ",.0f", " %"),
         delta=name.removeprefix("streamverse-"),
         delta_color="off",
