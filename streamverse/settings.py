@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     )
     default_client_region: str = Field("us-east", description="region of clients that do not say")
     revenue_per_minute_usd: float = Field(100_000.0, gt=0, description="revenue lost per minute down")
+    prices_file: Path | None = Field(None, description="price catalog YAML; shipped default when unset")
+    budgets_file: Path | None = Field(None, description="monthly budgets YAML; shipped default when unset")
+    cost_check_interval_s: float = Field(
+        300.0, ge=0, description="how often `up` checks budgets and spend anomalies; 0 turns it off")
     remediation_max_drained_share: float = Field(
         0.5, gt=0, le=1, description="most of the platform's capacity runbooks may drain at once")
     remediation_approval_share: float = Field(

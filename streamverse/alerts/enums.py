@@ -15,11 +15,12 @@ class AlertStatus(StrEnum):
 
 
 class RuleKind(StrEnum):
-    """The three kinds of rules."""
+    """The kinds of rules: three over the metric store, one whose condition another area checks."""
 
     slo = "slo"
     threshold = "threshold"
     nodata = "nodata"
+    external = "external"  # findings reported by another area's check (cost budgets and anomalies)
 
 
 class NotificationStatus(StrEnum):
@@ -44,3 +45,4 @@ class HistoryKind(StrEnum):
     silence_expired = "silence_expired"
     notified = "notified"
     notify_failed = "notify_failed"
+    reported = "reported"

@@ -98,22 +98,40 @@ class Evaluator:
         self.alerts: dict[str, Alert] = {}
         self.errors: dict[str, str] = {}
         self._fp_cache: dict[tuple[int, SeriesKey], tuple[str, dict[str, str]]] = {}
+        self._external: list[tuple[Rule, float | None]] = []
+        self._external_key: tuple[Any, ...] = ()
         self.set_rules(rules)
 
     def set_rules(self, rules: Sequence[Rule]) -> None:
         """Replace the rule set; the plan groups rules sharing an expression."""
-        self.rules = list(rules)
+        self._static = list(rules)
+        self._plan()
+
+    def hold_external(self, held: Sequence[tuple[Rule, float | None]]) -> None:
+        """Conditions other areas reported (see `external.py`): they hold until replaced."""
+        key = tuple(
+            (r.name, tuple(sorted(r.labels.items())), tuple(sorted(r.annotations.items())), r.for_s, v)
+            for r, v in held
+        )
+        if key != self._external_key:  # re-plan only when a report changed something
+            self._external, self._external_key = list(held), key
+            self._plan()
+
+    def _plan(self) -> None:
+        self.rules = self._static + [r for r, _ in self._external]
         self._fp_cache.clear()
+        n = len(self._static)
+        self._external_at = [(n + j, v) for j, (_, v) in enumerate(self._external)]
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for i, r in enumerate(self.rules):
-            if r.kind != RuleKind.slo:
+        for i, r in enumerate(self._static):
+            if r.kind not in (RuleKind.slo, RuleKind.external):
                 groups[(r.kind.value, " ".join(r.expr.split()))].append(i)
         self._threshold_groups = []
         for (kind, expr), idx in groups.items():
             ops = np.array([list(_OPS).index(self.rules[i].op) for i in idx])
             th = np.array([self.rules[i].threshold for i in idx])
             self._threshold_groups.append((kind, expr, np.array(idx), ops, th))
-        self._slo_rules = [i for i, r in enumerate(self.rules) if r.kind == RuleKind.slo]
+        self._slo_rules = [i for i, r in enumerate(self._static) if r.kind == RuleKind.slo]
 
     def restore(self, alerts: Iterable[Alert]) -> None:
         """Take back states saved before a restart, so no pending or firing alert is lost."""
@@ -180,6 +198,8 @@ class Evaluator:
                         burn = max(burn, float(lo / eb))
                 if burn:
                     self._hold(out, i, key, burn)
+        for i, value in self._external_at:
+            self._hold(out, i, (), float("nan") if value is None else float(value))
         return out
 
     def _hold(
@@ -209,6 +229,7 @@ class Evaluator:
                 a = self.alerts[fp] = Alert(fp, rule.name, labels, ann, AlertStatus.pending, now, rule, value)
                 out.append(Transition(a, AlertStatus.pending, now))
             a.value = value
+            a.rule = a.rule or rule  # restored alerts get their rule back
             if a.status == AlertStatus.pending and now - a.active_at >= rule.for_s:
                 a.status, a.fired_at = AlertStatus.firing, now
                 out.append(Transition(a, AlertStatus.firing, now))
@@ -239,6 +260,8 @@ def naive_cycle(rules: Sequence[Rule], store: Any, now: float) -> int:
     """The baseline: one store query per rule, compared row by row (what the bench measures against)."""
     hits = 0
     for r in rules:
+        if r.kind == RuleKind.external:
+            continue
         exprs = list(r.windows.values()) if r.kind == RuleKind.slo else [r.expr]
         for expr in exprs:
             df = store.query(expr, now)

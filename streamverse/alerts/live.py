@@ -99,10 +99,23 @@ class AlertLoop:
             self.pool.shutdown(wait=True, cancel_futures=False)
 
 
+def default_checks(*, settings: Any, engine: Any, clock: Clock, store: Any) -> list[Any]:
+    """The slower checks beside evaluation: the cost check (budgets, spend anomalies) when enabled."""
+    if not getattr(settings, "cost_check_interval_s", 0):
+        return []
+    from streamverse.costs.flows import periodic_cost_check
+
+    return [periodic_cost_check(settings=settings, engine=engine, clock=clock, store=store)]
+
+
 def start_alert_loop(*, settings: Any, engine: Any, remediator: Any, clock: Clock,
                      interval_s: float | None = None, store: Any = None, rules: Any = None,
-                     config_path: Any = None) -> AlertLoop:
-    """Build the AlertService (alerts -> Remediator.on_alert) and start its scheduler."""
+                     config_path: Any = None, checks: Any = None) -> AlertLoop:
+    """Build the AlertService (alerts -> Remediator.on_alert) and start its scheduler.
+
+    `checks` (PeriodicCheck list; `default_checks` when None) run on the same leader, slower:
+    they report findings the next evaluation cycles turn into alerts.
+    """
     from streamverse.alerts.config import load_config
     from streamverse.alerts.rules import default_rules
     from streamverse.alerts.scheduler import AlertScheduler
@@ -117,11 +130,16 @@ def start_alert_loop(*, settings: Any, engine: Any, remediator: Any, clock: Cloc
     def on_alert(event: Any) -> None:
         remediator.on_alert(alert=event)
 
-    service = AlertService(engine=engine, store=store if store is not None else make_store(settings),
+    store = store if store is not None else make_store(settings)
+    service = AlertService(engine=engine, store=store,
                            clock=clock, rules=rules if rules is not None else default_rules(), config=config,
                            on_alert=on_alert, spawn=pool.submit)
     scheduler = AlertScheduler(service, interval_s=config.evaluation_interval,
                                redis_url=getattr(settings, "redis_url", None))
+    if checks is None:
+        checks = default_checks(settings=settings, engine=engine, clock=clock, store=store)
+    for check in checks:
+        scheduler.add_check(check)
     scheduler.start()
     log.info("alert loop started", extra={"interval_s": config.evaluation_interval})
     return AlertLoop(scheduler, service, pool)

@@ -142,3 +142,27 @@ class WebhookDelivery(SQLModel, table=True):
     group_key: str = Field(default="", max_length=500)
     received_at: datetime = _ts(nullable=False)
     incident_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class ExternalReport(SQLModel, table=True):
+    """The latest findings one checker (e.g. the cost check) reported; held as alert conditions.
+
+    Kept in the database, not in the evaluator, so a check run from the CLI or the API reaches the
+    live loop, and a restart of the loop neither loses nor flaps alerts whose check has not rerun.
+    """
+
+    __tablename__ = "alert_external_reports"
+    source: str = Field(primary_key=True, max_length=100)
+    reported_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False, index=True)
+    findings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class ExternalFinding(SQLModel):
+    """One condition a checker found; its labels (alertname included) identify the alert series."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    value: float | None = None
+    for_s: float = Field(0.0, ge=0)
+    incident: bool = True  # False: notify only, never open an incident

@@ -48,6 +48,8 @@ class Rule(BaseModel):
     windows: dict[str, str] = Field(default_factory=dict)
     conditions: list[tuple[float, str, str]] = Field(default_factory=list)
     error_budget: float = 0.0
+    # False: the alert notifies but is not handed to incidents (no incident, no runbook).
+    incident: bool = True
     source_file: str = ""
     source_line: int | None = None
 
@@ -69,6 +71,8 @@ class Rule(BaseModel):
             raise ValueError(f"a {self.kind.value} rule needs `expr`")
         if self.kind == RuleKind.slo and not (self.windows and self.conditions):
             raise ValueError("an slo rule is made from an SLO (use `slo:` with its id)")
+        if self.kind == RuleKind.external and self.source_file == "":
+            raise ValueError("external rules come from findings another area reports, not from rule files")
         return self
 
     def alert_labels(self) -> dict[str, str]:

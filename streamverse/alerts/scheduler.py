@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -54,6 +57,16 @@ class Leadership:
             )
 
 
+@dataclass(frozen=True)
+class PeriodicCheck:
+    """A slower job beside the evaluation, e.g. the cost check that reports findings every 5 min."""
+
+    name: str
+    interval_s: float
+    run: Callable[[], Any]
+    first_after_s: float = 60.0  # let the system settle before the first (heavier) check
+
+
 class AlertScheduler:
     """Runs `service.cycle()` every `interval_s` (10 s by default live)."""
 
@@ -65,6 +78,7 @@ class AlertScheduler:
         self.leader = Leadership(redis_url, ttl_s=max(3 * interval_s, 5.0))
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.cycles = 0
+        self.checks: dict[str, int] = {}
 
     def tick(self) -> None:
         """One cycle if this replica leads; errors are logged, the loop continues."""
@@ -86,6 +100,28 @@ class AlertScheduler:
             id="alerts-evaluate",
         )
         self.scheduler.start()
+
+    def add_check(self, check: PeriodicCheck) -> None:
+        """Run `check` every `interval_s` on the leader only (one replica reports, as one evaluates)."""
+
+        def tick() -> None:
+            try:
+                if self.leader.lead():
+                    check.run()
+                    self.checks[check.name] = self.checks.get(check.name, 0) + 1
+            except Exception:  # noqa: BLE001 - a failing check must not stop the loop
+                log.exception("periodic check %s failed", check.name)
+
+        first = datetime.now(UTC) + timedelta(seconds=min(check.first_after_s, check.interval_s))
+        self.scheduler.add_job(
+            tick,
+            "interval",
+            seconds=check.interval_s,
+            max_instances=1,
+            coalesce=True,
+            id=f"check-{check.name}",
+            next_run_time=first,
+        )
 
     def stop(self) -> None:
         """Stop and hand leadership over."""

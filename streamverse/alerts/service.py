@@ -9,13 +9,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from streamverse.alerts import external
 from streamverse.alerts.config import AlertingConfig
 from streamverse.alerts.enums import AlertStatus, HistoryKind
 from streamverse.alerts.evaluator import Alert, Evaluator, Transition
 from streamverse.alerts.grouping import ActiveSilence, Dispatcher, GroupNotice, inhibited, silence_from_row
-from streamverse.alerts.models import AlertHistory, AlertState, Silence, SilenceCreate
+from streamverse.alerts.models import (
+    AlertHistory,
+    AlertState,
+    ExternalFinding,
+    ExternalReport,
+    Silence,
+    SilenceCreate,
+)
 from streamverse.alerts.notify import Notifier, pagerduty_event, requests_for
 from streamverse.alerts.rules import Rule
 from streamverse.clock import Clock
@@ -202,6 +211,52 @@ def list_silences(*, session: Session, include_expired: bool = False, clock: Clo
     return rows if include_expired else [r for r in rows if (_ts(r.ends_at) or 0) > now]
 
 
+def report_findings(
+    *,
+    session: Session,
+    source: str,
+    findings: Sequence[ExternalFinding | dict[str, Any]],
+    at: float,
+    ttl_s: float,
+) -> ExternalReport:
+    """Replace what `source` found (held as alerts for `ttl_s` unless reported again); history notes changes.
+
+    The alert loop turns the findings into alerts on its next cycle, wherever the check ran.
+    """
+    if ttl_s <= 0:
+        raise UsageError(f"a report must hold for a positive time, got ttl_s={ttl_s}")
+    parsed = [external.parse_finding(f) for f in findings]
+    row = session.get(ExternalReport, source)
+    before = {str(d.get("fingerprint")) for d in row.findings} if row is not None else set()
+    stored = [{**f.model_dump(), "fingerprint": external.fingerprint_of(f, source)} for f in parsed]
+    after = {str(d["fingerprint"]) for d in stored}
+    if row is None:
+        row = ExternalReport(source=source, reported_at=_dt(at), expires_at=_dt(at + ttl_s))
+    row.reported_at, row.expires_at, row.findings = _dt(at), _dt(at + ttl_s), stored
+    session.add(row)
+    if after != before:
+        names = sorted({f.labels["alertname"] for f in parsed})
+        message = f"{source} reported {len(parsed)} finding(s)"
+        if names:
+            message += ": " + ", ".join(names)
+        record(
+            session=session,
+            kind=HistoryKind.reported,
+            at=at,
+            author=source,
+            message=message,
+            source=source,
+            fingerprints=sorted(after),
+            gone=sorted(before - after),
+        )
+    return row
+
+
+def list_reports(*, session: Session) -> list[ExternalReport]:
+    """The latest report of every checker."""
+    return list(session.exec(select(ExternalReport).order_by(col(ExternalReport.source))))
+
+
 # -- the loop ------------------------------------------------------------------------------------
 @dataclass
 class CycleResult:
@@ -322,6 +377,7 @@ class AlertService:
 
         t0 = _time.perf_counter()
         now = self.clock.now()
+        self._hold_reported(now)
         res = CycleResult(at=now, transitions=self.evaluator.cycle(now))
         self._later: list[tuple[str, dict[str, Any]]] = []
         to_ack: list[Alert] = []
@@ -356,6 +412,8 @@ class AlertService:
             res.notifications.extend(self._send(notice))
         if self.on_alert is not None:
             for tr in res.transitions:
+                if tr.alert.rule is not None and not tr.alert.rule.incident:
+                    continue  # notify-only alerts (cost findings) open no incident
                 if tr.to in (AlertStatus.firing, AlertStatus.resolved):
                     try:
                         self.on_alert(event_of(tr.alert))
@@ -363,6 +421,16 @@ class AlertService:
                         log.exception("incident hook failed for %s", tr.alert.name)
         res.wall_s = _time.perf_counter() - t0
         return res
+
+    def _hold_reported(self, now: float) -> None:
+        """Findings other areas reported (the cost check), as conditions for this cycle."""
+        try:
+            with Session(self.engine) as s:
+                reports = list(s.exec(select(ExternalReport)))
+        except SQLAlchemyError:  # keep what was held; the next cycle retries
+            log.warning("cannot read reported findings; keeping the previous ones", exc_info=True)
+            return
+        self.evaluator.hold_external(external.conditions(reports, now))
 
     def _persist(self, s: Session, tr: Transition) -> None:
         a = tr.alert

@@ -15,6 +15,7 @@ cost_app = typer.Typer(no_args_is_help=True, help="What we spend, where it goes,
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")]
 PricesOpt = Annotated[Path | None, typer.Option("--prices", help="price catalog YAML (shipped default)")]
+BudgetsOpt = Annotated[Path | None, typer.Option("--budgets", help="budgets YAML (shipped default)")]
 
 
 def _topology_and_prices(prices: Path | None) -> tuple[Any, Any]:
@@ -22,8 +23,28 @@ def _topology_and_prices(prices: Path | None) -> tuple[Any, Any]:
     from streamverse.platform.topology import load_topology
     from streamverse.settings import get_settings
 
-    topology = load_topology(get_settings().topology_file)
-    return topology, load_prices(prices, regions=[r.name for r in topology.regions])
+    settings = get_settings()
+    topology = load_topology(settings.topology_file)
+    return topology, load_prices(prices or settings.prices_file, regions=[r.name for r in topology.regions])
+
+
+def _engine(settings: Any) -> Any:
+    """The control plane's database, where the alert loop picks up reported findings."""
+    from streamverse.db import get_engine, init_db
+
+    engine = get_engine(settings.resolved_database_url)
+    init_db(engine)
+    return engine
+
+
+def _say_check(result: dict[str, Any]) -> None:
+    """One line per cost alert handed to the alert loop."""
+    console.print(
+        f"cost check at {result['checked_at']}: {result['reported']} alert(s) reported to the alert loop "
+        f"(held until {result['held_until']} unless checked again)"
+    )
+    for a in result["alerts"]:
+        console.print(f"  [bold]{a['labels']['alertname']}[/] {a['annotations'].get('summary', '')}")
 
 
 def _parse_sets(items: list[str]) -> dict[str, float]:
@@ -129,13 +150,22 @@ def report(
         Path | None, typer.Option("-o", "--out", help="write here (stdout for json when unset)")
     ] = None,
     prices: PricesOpt = None,
-    budgets: Annotated[Path | None, typer.Option(help="budgets YAML (shipped default)")] = None,
+    budgets: BudgetsOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check", help="also run the cost check now and report its alerts to the alert loop"
+        ),
+    ] = True,
 ) -> None:
     """The cost report for a month: breakdown, trend, forecast, savings, with charts."""
-    from streamverse.clock import RealClock
+    from streamverse.clock import RealClock, utc_iso
     from streamverse.collectors.service import make_store
     from streamverse.costs.catalog import load_budgets
+    from streamverse.costs.flows import run_cost_check
     from streamverse.costs.report import build_report, write_report
+    from streamverse.costs.service import compute_month
+    from streamverse.db import session_scope
     from streamverse.settings import get_settings
 
     if format_ not in ("html", "pdf", "json"):
@@ -144,16 +174,56 @@ def report(
         raise UsageError("a PDF needs -o FILE")
     settings = get_settings()
     topology, catalog = _topology_and_prices(prices)
+    store, now = make_store(settings), RealClock().now()
+    plan = load_budgets(budgets or settings.budgets_file)
+    costs = compute_month(store=store, catalog=catalog, month=month, now=now)
     data = build_report(
-        store=make_store(settings),
-        catalog=catalog,
-        budgets=load_budgets(budgets),
-        topology=topology,
-        month=month,
-        now=RealClock().now(),
+        store=store, catalog=catalog, budgets=plan, topology=topology, month=month, now=now, costs=costs
     )
+    if check:  # the running month's ledger is the one the check needs: price it once
+        with session_scope(_engine(settings)) as s:
+            data["alert_check"] = run_cost_check(
+                session=s,
+                store=store,
+                catalog=catalog,
+                budgets=plan,
+                now=now,
+                costs=costs if month == utc_iso(now)[:7] else None,
+            )
     if format_ == "json" and out is None:
         emit_json(data)
         return
     path = write_report(data, fmt=format_, out=out or Path(f"cost-report-{month}.{format_}"))
     console.print(f"wrote {path}")
+    if check:
+        _say_check(data["alert_check"])
+
+
+@cost_app.command("check")
+def check_now(
+    prices: PricesOpt = None,
+    budgets: BudgetsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check budgets and spend spikes now; report them as alerts (what `up` does every 5 minutes)."""
+    from streamverse.clock import RealClock
+    from streamverse.collectors.service import make_store
+    from streamverse.costs.catalog import load_budgets
+    from streamverse.costs.flows import run_cost_check
+    from streamverse.db import session_scope
+    from streamverse.settings import get_settings
+
+    settings = get_settings()
+    _, catalog = _topology_and_prices(prices)
+    with session_scope(_engine(settings)) as s:
+        result = run_cost_check(
+            session=s,
+            store=make_store(settings),
+            catalog=catalog,
+            budgets=load_budgets(budgets or settings.budgets_file),
+            now=RealClock().now(),
+        )
+    if json_out:
+        emit_json(result)
+        return
+    _say_check(result)

@@ -1,13 +1,15 @@
-"""Month-end forecast (trend + weekly seasonality, with a range), budgets, and spend anomalies.
+"""Month-end forecast (trend + weekly seasonality, with a range), budgets, and findings as alerts.
 
-The findings are plain data; `as_alerts` turns them into alert-shaped dicts (labels,
-annotations, severity) for the alerts area to route, so this module never notifies.
+The findings are plain data; `as_alerts` turns budget crossings and spend anomalies
+(`anomalies.py`) into alert-shaped dicts (labels, annotations, severity) that
+`costs/flows.py` reports to the alerts area, so this module never notifies.
 """
 
 from __future__ import annotations
 
+import calendar
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from streamverse.clock import utc_iso
-from streamverse.costs.catalog import Budgets, PriceCatalog
-from streamverse.costs.tiers import BYTES_PER_GB, price_of_byte
-from streamverse.costs.usage import bucketed
+from streamverse.costs.anomalies import Anomaly
+from streamverse.costs.catalog import CATEGORIES, Budgets
 
 Z90 = 1.645  # the range is a 90 % band
 
@@ -76,6 +77,31 @@ def forecast_month(daily: list[tuple[str, float]], *, month_days: list[str]) -> 
     }
 
 
+def category_forecasts(
+    costs: Any, *, now: float
+) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any] | None]]:
+    """Month-end forecasts of the total and of each category (None: that category has no data).
+
+    Today is partial, so the fit uses whole days when there are any.
+    """
+    y, m = costs.month.split("-")
+    n_days = calendar.monthrange(int(y), int(m))[1]
+    month_days = [f"{y}-{m}-{d:02d}" for d in range(1, n_days + 1)]
+    today = utc_iso(now)[:10]
+
+    def days_for(cat: str | None) -> list[tuple[str, float]]:
+        rows = [(d, float(v)) for d, v in costs.daily_totals(cat)]
+        whole = [r for r in rows if r[0] != today]
+        return whole or rows
+
+    total = forecast_month(days_for(None), month_days=month_days)
+    per_cat = {
+        cat: None if costs.sources.get(cat) is None else forecast_month(days_for(cat), month_days=month_days)
+        for cat in CATEGORIES
+    }
+    return total, per_cat
+
+
 def check_budgets(forecasts: dict[str, dict[str, Any] | None], budgets: Budgets) -> list[dict[str, Any]]:
     """Each budgeted category: spend to date and forecast against its budget, and whether it is crossed."""
     rows = []
@@ -107,141 +133,38 @@ def check_budgets(forecasts: dict[str, dict[str, Any] | None], budgets: Budgets)
     return rows
 
 
-@dataclass(frozen=True)
-class Anomaly:
-    """A run of buckets whose spend sits far above its baseline."""
-
-    category: str
-    scope: str
-    start: str
-    end: str
-    peak_usd: float
-    baseline_usd: float
-    excess_usd: float
-    score: float
-
-
-def _bucket_spend(
-    store: Any, catalog: PriceCatalog, *, start: float, end: float, bucket_s: float
-) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
-    """(category, scope) -> (bucket starts, USD per bucket) at the marginal prices of the period."""
-    out: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    eg = bucketed(store, "cdn_egress_bytes", start=start, end=end, bucket_s=bucket_s)
-    reqs = bucketed(store, "edge_requests", start=start, end=end, bucket_s=bucket_s)
-    if eg is not None:
-        for region, f in eg.by("region").groupby("region"):
-            tiers = catalog.cdn_egress.get(str(region))
-            if tiers is None:
-                continue
-            price = float(price_of_byte(tiers, max(1, int(f["value"].sum()))) / BYTES_PER_GB)
-            out[("cdn_egress", str(region))] = (f["start"].to_numpy(), f["value"].to_numpy() * price)
-    fill = bucketed(store, "cache_fill_bytes", start=start, end=end, bucket_s=bucket_s)
-    price_fill = float(catalog.transfer.cache_fill_usd_per_gb / BYTES_PER_GB)
-    if fill is not None:
-        f = fill.frame.groupby("start", as_index=False)["value"].sum()
-        out[("cache_fill", "all")] = (f["start"].to_numpy(), f["value"].to_numpy() * price_fill)
-    else:
-        miss = bucketed(store, "edge_miss_requests", start=start, end=end, bucket_s=bucket_s)
-        if miss is not None and eg is not None and reqs is not None and reqs.total() > 0:
-            mean_bytes = eg.total() / reqs.total()  # estimate, as in the ledger
-            f = miss.frame.groupby("start", as_index=False)["value"].sum()
-            out[("cache_fill", "all")] = (
-                f["start"].to_numpy(),
-                f["value"].to_numpy() * mean_bytes * price_fill,
-            )
-    return out
-
-
-def _baseline(t: np.ndarray, x: np.ndarray, bucket_s: float) -> np.ndarray:
-    """Same hour-of-day median when there are 3+ days of hourly-or-finer buckets, else the overall median."""
-    if bucket_s <= 3600 and (t.max() - t.min()) >= 3 * 86400:
-        slot = ((t % 86400) // bucket_s).astype(int)
-        med = {s: float(np.median(x[slot == s])) for s in np.unique(slot)}
-        return np.array([med[s] for s in slot])
-    return np.full(len(x), float(np.median(x)))
-
-
-def detect_anomalies(
-    store: Any,
-    catalog: PriceCatalog,
-    *,
-    start: float,
-    end: float,
-    bucket_s: float | None = None,
-    threshold: float = 4.5,
-    min_rise: float = 0.25,
-) -> list[Anomaly]:
-    """Spend spikes: buckets whose robust z-score passes `threshold` and that rise >= min_rise."""
-    if bucket_s is None:  # 12+ buckets whatever the data's span: 10 min up to 6 h, hourly beyond
-        probe = bucketed(store, "cdn_egress_bytes", start=start, end=end, bucket_s=3600.0)
-        if probe is None:
-            return []
-        first, last = float(probe.frame["start"].min()), float(probe.frame["end"].max())
-        if last - first <= 6 * 3600:  # short run: buckets aligned on its first sample
-            sel = probe.source.selector
-            df = store.query_range(f"sum({sel})", first, min(end, first + 3600), 30.0)
-            first = float(df["timestamp"].min()) if df is not None and len(df) else first
-            start, end, bucket_s = max(start, first), min(end, last), 600.0
-        else:
-            bucket_s = 3600.0
-    found: list[Anomaly] = []
-    for (cat, scope), (t, x) in _bucket_spend(
-        store, catalog, start=start, end=end, bucket_s=bucket_s
-    ).items():
-        if len(x) < 6:
-            continue
-        base = _baseline(t, x, bucket_s)
-        resid = x - base
-        mad = float(np.median(np.abs(resid - np.median(resid))))
-        scale = max(1.4826 * mad, 0.01 * float(np.median(np.abs(base))), 1e-9)
-        z = resid / scale
-        flag = (z >= threshold) & (x >= base * (1 + min_rise))
-        i = 0
-        while i < len(x):
-            if not flag[i]:
-                i += 1
-                continue
-            j = i
-            while j + 1 < len(x) and flag[j + 1]:
-                j += 1
-            seg = slice(i, j + 1)
-            k = i + int(np.argmax(x[seg]))
-            found.append(
-                Anomaly(
-                    cat,
-                    scope,
-                    utc_iso(float(t[i])),
-                    utc_iso(float(t[j]) + bucket_s),
-                    round(float(x[k]), 2),
-                    round(float(base[k]), 2),
-                    round(float((x[seg] - base[seg]).sum()), 2),
-                    round(float(z[k]), 1),
-                )
-            )
-            i = j + 1
-    return sorted(found, key=lambda a: -a.score)
-
-
 def as_alerts(*, anomalies: list[Anomaly], budgets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Findings as alert-shaped dicts (labels, annotations, severity) for the alerts area to route."""
+    """Findings as alert-shaped dicts (labels, annotations, severity, value) for the alerts area to route.
+
+    Labels identify the alert series (category, scope, the title for a per-video spike), so a
+    spike seen again by the next check is the same alert; times and dollars go in annotations.
+    """
     alerts = []
     for a in anomalies:
+        labels = {
+            "alertname": "CostSpendAnomaly",
+            "area": "costs",
+            "category": a.category,
+            "scope": a.scope,
+            "severity": "warning",
+        }
+        where = f"({a.scope})"
+        if a.video_id is not None:
+            labels["video_id"] = a.video_id
+            where = f"on video {a.video_id}"
         alerts.append(
             {
-                "labels": {
-                    "alertname": "CostSpendAnomaly",
-                    "area": "costs",
-                    "category": a.category,
-                    "scope": a.scope,
-                    "severity": "warning",
-                },
+                "labels": labels,
                 "annotations": {
-                    "summary": f"{a.category} spend spike ({a.scope}) from {a.start}",
+                    "summary": f"{a.category} spend spike {where} from {a.start}",
                     "description": f"peak ${a.peak_usd:,.2f} per bucket against a baseline of "
                     f"${a.baseline_usd:,.2f} (robust z {a.score}); ${a.excess_usd:,.2f} "
                     f"above baseline until {a.end}",
+                    "starts_at": a.start,
+                    "ends_at": a.end,
                 },
                 "severity": "warning",
+                "value": a.excess_usd,
                 "starts_at": a.start,
                 "ends_at": a.end,
                 "finding": asdict(a),
@@ -266,6 +189,7 @@ def as_alerts(*, anomalies: list[Anomaly], budgets: list[dict[str, Any]]) -> lis
                         f"${b['forecast_usd']:,.2f}",
                     },
                     "severity": sev,
+                    "value": b["forecast_usd"],
                     "finding": b,
                 }
             )

@@ -13,33 +13,29 @@ from pathlib import Path
 from typing import Any
 
 from streamverse.clock import utc_iso
-from streamverse.costs.catalog import CATEGORIES, Budgets, PriceCatalog
-from streamverse.costs.forecast import as_alerts, check_budgets, detect_anomalies, forecast_month
+from streamverse.costs.anomalies import detect_anomalies
+from streamverse.costs.catalog import Budgets, PriceCatalog
+from streamverse.costs.forecast import as_alerts, category_forecasts, check_budgets
 from streamverse.costs.savings import find_savings, total_savings
-from streamverse.costs.service import compute_month, days_in_month, summarize
+from streamverse.costs.service import MonthCosts, compute_month, summarize
 from streamverse.costs.usage import describe_sources
 
 
 def build_report(
-    *, store: Any, catalog: PriceCatalog, budgets: Budgets, topology: Any, month: str, now: float
+    *,
+    store: Any,
+    catalog: PriceCatalog,
+    budgets: Budgets,
+    topology: Any,
+    month: str,
+    now: float,
+    costs: MonthCosts | None = None,
 ) -> dict[str, Any]:
-    """Everything the report shows, as JSON-ready data."""
-    costs = compute_month(store=store, catalog=catalog, month=month, now=now)
+    """Everything the report shows, as JSON-ready data (`costs`: the month already priced)."""
+    costs = costs or compute_month(store=store, catalog=catalog, month=month, now=now)
     data = summarize(costs)
-    y, m = month.split("-")
-    month_days = [f"{y}-{m}-{d:02d}" for d in range(1, days_in_month(month) + 1)]
-    today = utc_iso(now)[:10]
-
-    def days_for(cat: str | None) -> list[tuple[str, float]]:
-        rows = [(d, float(v)) for d, v in costs.daily_totals(cat)]
-        whole = [r for r in rows if r[0] != today]  # today is partial: fit on whole days when there are any
-        return whole or rows
-
-    data["forecast"] = {"total": forecast_month(days_for(None), month_days=month_days)}
-    per_cat = {
-        cat: None if costs.sources.get(cat) is None else forecast_month(days_for(cat), month_days=month_days)
-        for cat in CATEGORIES
-    }
+    total_fc, per_cat = category_forecasts(costs, now=now)
+    data["forecast"] = {"total": total_fc}
     data["forecast"]["by_category"] = {c: (f if f is not None else "no data") for c, f in per_cat.items()}
     data["budgets"] = check_budgets(per_cat, budgets)
     anomalies = detect_anomalies(store, catalog, start=costs.start, end=costs.end)
@@ -119,18 +115,23 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
         (
             "Spend by category",
             ["category", "USD", "source"],
-            [
-                [
-                    c,
-                    _usd(v),
-                    (data["sources"][c]["selector"] or data["sources"][c]["note"])
-                    if isinstance(data["sources"][c], dict)
-                    else "no data",
-                ]
-                for c, v in data["by_category"].items()
-            ],
+            [[c, _usd(v), _source(data["sources"][c])] for c, v in data["by_category"].items()],
         ),
         ("Spend by region", ["region", "USD"], [[r, _usd(v)] for r, v in sorted(data["by_region"].items())]),
+        (
+            "Most expensive videos (CDN egress at the month's blended price)",
+            ["video", "egress GB", "USD"],
+            [[v["video_id"], f"{v['egress_bytes'] / 1e9:,.1f}", _usd(v["usd"])] for v in data["top_videos"]]
+            if isinstance(data["top_videos"], list)
+            else [[data["top_videos"], "", ""]],
+        ),
+        (
+            "Storage by class",
+            ["class", "mean stored GB", "USD"],
+            [[c, f"{v['mean_stored_gb']:,.1f}", _usd(v["usd"])] for c, v in data["storage_by_class"].items()]
+            if isinstance(data["storage_by_class"], dict)
+            else [[data["storage_by_class"], "", ""]],
+        ),
         (
             "Spend by service",
             ["service", "USD"],
@@ -204,6 +205,14 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
     ]
 
 
+def _source(src: Any) -> str:
+    """Where a category's figure came from; an estimate says so."""
+    if not isinstance(src, dict):
+        return "no data"
+    sel, note = src.get("selector"), src.get("note") or ""
+    return f"{note} ({sel})" if sel and note else sel or note  # the note first: PDF cells are cut
+
+
 def _unit(v: Any) -> str:
     return f"${v:,.4f}" if isinstance(v, int | float) else "no data"
 
@@ -256,11 +265,20 @@ def render_pdf(data: dict[str, Any], out: Path) -> None:
             fontsize=10,
         )
         y = 0.88
-        for title, headers, rows in _sections(data)[:6]:
+        notes = ("Notes", ["note"], [[n] for n in data["notes"]]) if data["notes"] else None
+        for title, headers, rows in [*_sections(data), *([notes] if notes else [])]:
+            if title.startswith("Savings"):
+                continue  # savings get their own page below, with every assumption
+            lines = [headers, *rows][:12]
+            if y - 0.022 - 0.016 * len(lines) < 0.05:  # next page rather than off the bottom
+                pdf.savefig(fig)
+                plt.close(fig)
+                fig, y = plt.figure(figsize=(8.27, 11.69)), 0.95
             fig.text(0.08, y, title, fontsize=12, weight="bold")
             y -= 0.022
-            for r in [headers, *rows][:12]:
-                fig.text(0.08, y, "   |   ".join(str(c)[:40] for c in r), fontsize=7.5, family="monospace")
+            for r in lines:
+                cut = 110 if len(r) == 1 else 40  # one-column rows (notes) have the width to themselves
+                fig.text(0.08, y, "   |   ".join(str(c)[:cut] for c in r), fontsize=7.5, family="monospace")
                 y -= 0.016
             y -= 0.012
         pdf.savefig(fig)

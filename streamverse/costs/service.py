@@ -20,7 +20,7 @@ import pandas as pd
 
 from streamverse.costs.catalog import CATEGORIES, PriceCatalog
 from streamverse.costs.tiers import BYTES_PER_GB, CENT, allocate, daily_costs, to_cents
-from streamverse.costs.usage import DAY_S, Usage, bucketed
+from streamverse.costs.usage import DAY_S, OTHER_VIDEOS, Usage, bucketed
 from streamverse.errors import UsageError
 
 SERVICE_OF = {
@@ -62,6 +62,8 @@ class MonthCosts:
     videos: pd.DataFrame | None = None
     hit_ratio: float | None = None
     egress_bytes_by_region: dict[str, float] = field(default_factory=dict)
+    # storage class -> mean stored bytes over the days with data, and USD before the daily cent rounding
+    storage_by_class: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def total(self, category: str | None = None) -> Decimal | None:
         """USD in the period (one category, or all); None when that category has no data."""
@@ -147,6 +149,7 @@ def compute_month(*, store: Any, catalog: PriceCatalog, month: str, now: float) 
         )
     }
     ledger = _Ledger()
+    by_class: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])  # bytes x days, days, USD
     sources: dict[str, dict[str, Any] | None] = {c: None for c in CATEGORIES}
     notes: list[str] = []
     days = sorted({float(s) for u in q.values() if u is not None for s in u.frame["start"].unique()})
@@ -216,7 +219,12 @@ def compute_month(*, store: Any, catalog: PriceCatalog, month: str, now: float) 
                 if price is None:
                     notes.append(f"stored bytes in class {cls!r} have no price; left out")
                     continue
-                amount += Decimal(str(b)) / BYTES_PER_GB * price * span / Decimal(str(month_s))
+                part = Decimal(str(b)) / BYTES_PER_GB * price * span / Decimal(str(month_s))
+                amount += part
+                acc = by_class[str(cls)]
+                acc[0] += float(b) * float(span) / DAY_S
+                acc[1] += float(span) / DAY_S
+                acc[2] += float(part)
             _spread(ledger, day, "storage", amount, w)
         if egress is not None and catalog.fixed_monthly and w:
             fixed = sum(catalog.fixed_monthly.values(), Decimal(0)) * span / Decimal(str(month_s))
@@ -230,6 +238,11 @@ def compute_month(*, store: Any, catalog: PriceCatalog, month: str, now: float) 
         ledger=ledger.frame(),
         sources=sources,
         notes=sorted(set(notes)),
+        storage_by_class={
+            c: {"mean_stored_gb": a[0] / a[1] / float(BYTES_PER_GB), "usd": round(a[2], 2)}
+            for c, a in sorted(by_class.items())
+            if a[1] > 0
+        },
     )
     _units(out, q)
     return out
@@ -343,10 +356,12 @@ def _units(out: MonthCosts, q: dict[str, Usage | None]) -> None:
     vids = q["video_egress_bytes"]
     cdn = out.total("cdn_egress")
     if vids is not None and eg is not None and cdn is not None and eg.total() > 0:
-        per_byte = float(cdn) / eg.total()
-        v = vids.frame.groupby("video")["value"].sum().sort_values(ascending=False).head(10)
+        per_byte = float(cdn) / eg.total()  # the month's blended egress price, tiers included
+        by_video = vids.frame.groupby("video_id")["value"].sum()
+        titled = by_video[~by_video.index.astype(str).isin(["", OTHER_VIDEOS])]
+        v = titled.sort_values(ascending=False).head(10)
         out.videos = pd.DataFrame(
-            {"video": v.index.astype(str), "egress_bytes": v.values, "usd": (v.values * per_byte).round(2)}
+            {"video_id": v.index.astype(str), "egress_bytes": v.values, "usd": (v.values * per_byte).round(2)}
         )
 
 
@@ -384,6 +399,8 @@ def summarize(costs: MonthCosts) -> dict[str, Any]:
             if costs.videos is not None
             else "no data: no per-title usage series (streamverse_usage_video_egress_bytes_total)"
         ),
+        "storage_by_class": costs.storage_by_class
+        or "no data: no stored-bytes series (streamverse_usage_stored_bytes, streamverse_object_store_bytes)",
         "sources": {c: (s if s is not None else "no data") for c, s in costs.sources.items()},
         "notes": costs.notes,
     }

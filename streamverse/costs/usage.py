@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 
 DAY_S = 86400
+# Per-title usage is metered for the top titles of each interval; the rest are summed under this id.
+OTHER_VIDEOS = "other"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,11 @@ SOURCES: dict[str, tuple[Source, ...]] = {
     "playback_seconds": (Source("streamverse_playback_seconds_total", ("region",), note="player counter"),),
     "sessions": (Source("streamverse_playback_sessions_total", ("region",), note="player counter"),),
     "video_egress_bytes": (
-        Source("streamverse_usage_video_egress_bytes_total", ("video",), note="metered per title"),
+        Source(
+            "streamverse_usage_video_egress_bytes_total",
+            ("video_id",),
+            note=f"metered per title (top titles per interval, the rest as {OTHER_VIDEOS!r})",
+        ),
     ),
 }
 

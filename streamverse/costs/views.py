@@ -1,4 +1,4 @@
-"""Cost routes: the month's summary and the capacity plan (viewer role)."""
+"""Cost routes: the month's summary and the capacity plan (viewer); the cost check (responder)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from streamverse.api.deps import ViewerDep, get_clock
+from streamverse.api.deps import ResponderDep, SessionDep, ViewerDep, get_clock
 
 router = APIRouter(prefix="/costs", tags=["costs"])
 
@@ -15,8 +15,9 @@ def _topology_and_prices(request: Request) -> tuple[Any, Any]:
     from streamverse.costs.catalog import load_prices
     from streamverse.platform.topology import load_topology
 
-    topology = load_topology(request.app.state.settings.topology_file)
-    return topology, load_prices(regions=[r.name for r in topology.regions])
+    settings = request.app.state.settings
+    topology = load_topology(settings.topology_file)
+    return topology, load_prices(settings.prices_file, regions=[r.name for r in topology.regions])
 
 
 @router.get("/summary", summary="A month's spend: breakdown, unit costs, forecast and budgets")
@@ -34,9 +35,27 @@ def summary(
     return build_report(
         store=make_store(request.app.state.settings),
         catalog=catalog,
-        budgets=load_budgets(),
+        budgets=load_budgets(request.app.state.settings.budgets_file),
         topology=topology,
         month=month,
+        now=get_clock(request).now(),
+    )
+
+
+@router.post("/check", summary="Check budgets and spend spikes now and report them as alerts (responder)")
+def check(request: Request, session: SessionDep, _: ResponderDep) -> dict[str, Any]:
+    """What the live loop does every few minutes: findings go to the alerts area (GET /alerts shows them)."""
+    from streamverse.collectors.service import make_store
+    from streamverse.costs.catalog import load_budgets
+    from streamverse.costs.flows import run_cost_check
+
+    settings = request.app.state.settings
+    _, catalog = _topology_and_prices(request)
+    return run_cost_check(
+        session=session,
+        store=make_store(settings),
+        catalog=catalog,
+        budgets=load_budgets(settings.budgets_file),
         now=get_clock(request).now(),
     )
 

@@ -193,6 +193,11 @@ class FastForward:
         self.telemetry = TelemetryWriter(store=store, engine=self,
                                          step_s=telemetry_step_s or default_telemetry_step(duration_s))
         self.faults: list[dict[str, Any]] = []
+        # Cost usage (fastforward_usage.py): edge bytes per title, bytes past the edge per PoP
+        # (fills and forced misses, represented), bytes origins sent per origin.
+        self.bytes_by_row = np.zeros(len(self.video_ids))
+        self.fill_bytes_p = np.zeros(P)
+        self.origin_fill_bytes: dict[str, float] = {}
         self.S = self._initial_sessions()
         self.active = np.bincount(self.S.region, minlength=R)
 
@@ -402,6 +407,8 @@ class FastForward:
                     else:  # a fill: the chunk's segments come through this PoP once
                         self.fill_r[r] += chunk_segs
                         self.fill_p[p] += chunk_segs
+                        if pop_names[p] not in disabled:  # a cacheless edge is metered in _play
+                            self._count_fill(p, res)
                     if p not in disabled:
                         memo[p, o] = True
                         if not tier_edge[j]:
@@ -422,6 +429,13 @@ class FastForward:
                 self.memo_bytes[over] = 0
         good = idx[ok[idx]]
         S.obj[good], S.obj_pop[good] = obj[good], S.pop[good]
+
+    def _count_fill(self, p: int, res: Any) -> None:
+        """Bytes one CDN fill moved: shield to edge always, origin to shield when the shield missed."""
+        self.fill_bytes_p[p] += res.size
+        if res.tier == "origin":
+            origin = self.platform.cdn.origin.active
+            self.origin_fill_bytes[origin] = self.origin_fill_bytes.get(origin, 0.0) + res.size
 
     def _probe_continuing(self, cont: np.ndarray, code: np.ndarray, ok: np.ndarray, eff: Any) -> None:
         """Sessions inside a chunk: one probe per PoP shows PoP-wide errors and added latency."""
@@ -529,6 +543,9 @@ class FastForward:
         t = self.tot
         served = ok  # ok implies a PoP
         miss_all = served & (self.broken[pop] | self.herd)
+        self.bytes_by_row += np.bincount(S.row, weights=nbytes, minlength=len(self.bytes_by_row)) * scale
+        if miss_all.any():  # a herd on a cold chunk, an edge holding nothing: served from the shield
+            self.fill_bytes_p += np.bincount(pop, weights=nbytes * miss_all, minlength=P) * scale
         ok_rp = np.bincount(rp, weights=reqs * served, minlength=RP).reshape(R, P + 1)
         miss_rp = np.bincount(rp, weights=reqs * miss_all, minlength=RP).reshape(R, P + 1)
         bytes_rp = np.bincount(rp, weights=nbytes, minlength=RP).reshape(R, P + 1)

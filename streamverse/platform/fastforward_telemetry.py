@@ -13,6 +13,7 @@ import numpy as np
 from streamverse.collectors.store import MetricStore
 from streamverse.platform import audience
 from streamverse.platform import metrics as m
+from streamverse.platform.fastforward_usage import UsageTelemetry
 
 if TYPE_CHECKING:
     from streamverse.platform.fastforward import FastForward
@@ -131,6 +132,7 @@ class TelemetryWriter:
         self.samples = 0
         self.series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         self._labels: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+        self.usage = UsageTelemetry(engine, step_s=self.step_s)
 
     def maybe_write(self, now: float) -> None:
         """Write a scrape when a telemetry step has passed."""
@@ -192,5 +194,6 @@ class TelemetryWriter:
             add(m.GATEWAY_REQUESTS, (("route", "/v1/playback"), ("code", code)), ts, n)
         if ff.gateway.ratelimited:
             add(m.RATELIMITED, (("scope", "ip"),), ts, ff.gateway.ratelimited)
+        self.usage.scrape(add, ts)
         add(m.TRANSCODE_QUEUE, (), ts, ff.transcode.depth)
         add(m.TRANSCODE_JOBS, (("status", "succeeded"),), ts, ff.transcode.done)
