@@ -34,7 +34,9 @@ def buckets(
     return sli, left, t
 
 
-def history(slo: SLO, store: Any, *, now: float, step: float = 60.0, bucket_s: float = 3600.0) -> dict[str, Any]:
+def history(
+    slo: SLO, store: Any, *, now: float, step: float = 60.0, bucket_s: float = 3600.0
+) -> dict[str, Any]:
     """The aggregate's SLI per bucket and budget left over the SLO period ending now."""
     end = math.floor(now / step) * step
     start, period_s = period_bounds(slo, end)

@@ -55,9 +55,17 @@ def unfolding() -> None:
 
 
 unfolding()
-line_chart(
-    metric('sum by (pop) (rate(streamverse_edge_requests_total{code=~"5.."}[5m]))', window_s=3600),
-    label="pop",
-    title="Edge 5xx per second by PoP, last hour",
-    key="fault_5xx",
-)
+left, right = st.columns(2)
+with left:
+    line_chart(
+        metric("sum by (region) (rate(streamverse_edge_requests_total[1m]))", window_s=1800),
+        label="region",
+        title="Edge requests per second by region, last 30 min",
+        key="fault_rps",
+    )
+with right:
+    five = metric('sum by (pop) (rate(streamverse_edge_requests_total{code=~"5.."}[1m]))', window_s=1800)
+    if five and not five.get("series"):
+        st.caption("Edge 5xx by PoP, last 30 min: none.")
+    else:
+        line_chart(five, label="pop", title="Edge 5xx per second by PoP, last 30 min", key="fault_5xx")

@@ -59,15 +59,42 @@ def alerts() -> None:
         )
         if not rows:
             st.caption("No alerts.")
-        for a in rows[:50]:
-            c1, c2 = st.columns([5, 1])
-            c1.write(
-                f"**{a.get('name', a.get('alertname', '?'))}** · {a.get('status', '')} · "
-                f"{a.get('labels', {})}"
-            )
-            if responder and a.get("fingerprint") and c2.button("Ack", key=f"ack_alert_{a['fingerprint']}"):
-                _, err = act("POST", f"/alerts/{a['fingerprint']}/ack")
-                st.error(err.detail) if err else st.toast("Acknowledged")
+        firing = [a for a in rows if a.get("status") != "resolved"]
+        resolved = [a for a in rows if a.get("status") == "resolved"]
+        for a in firing[:50]:
+            alert_row(a)
+        if len(firing) > 50:
+            st.caption(f"... and {len(firing) - 50} more firing.")
+        if resolved:
+            with st.expander(f"{len(resolved)} resolved"):
+                for a in resolved[:50]:
+                    alert_row(a, actions=False)
+
+
+# Labels that say where an alert is; the rest (alertname, sloth_*, owner) repeat what the row shows.
+WHERE = ("region", "pop", "target", "video_id", "route", "category")
+
+
+def alert_row(a: dict[str, Any], *, actions: bool = True) -> None:
+    """One alert in a line: name, state, severity, where, summary; Ack for responders."""
+    labels = a.get("labels") or {}
+    where = ", ".join(f"{k}={labels[k]}" for k in WHERE if k in labels)
+    state = a.get("status", "")
+    if a.get("acked_by"):
+        state += f", acked by {a['acked_by']}"
+    if a.get("silenced_by"):
+        state += ", silenced"
+    summary = (a.get("annotations") or {}).get("summary") or ""
+    c1, c2 = st.columns([6, 1])
+    c1.markdown(
+        f"**{a.get('name', labels.get('alertname', '?'))}** · {state} · `{labels.get('severity', '?')}`"
+        + (f" · {where}" if where else "")
+        + (f"  \n{summary}" if summary else "")
+    )
+    fp = a.get("fingerprint")
+    if actions and responder and fp and not a.get("acked_by") and c2.button("Ack", key=f"ack_alert_{fp}"):
+        _, err = act("POST", f"/alerts/{fp}/ack")
+        st.error(err.detail) if err else st.toast("Acknowledged")
 
 
 alerts()

@@ -32,6 +32,7 @@ EDGE_AVAILABILITY = (
     "sum(rate(streamverse_edge_requests_total[15m]))"
 )
 STALE_AFTER_S = 300.0
+MAX_BANNER_LINES = 6
 STARTUP_P95 = "histogram_quantile(0.95, sum by (le) (rate(streamverse_playback_startup_seconds_bucket[15m])))"
 HIT_RATIO = (
     'sum(rate(streamverse_edge_requests_total{cache="hit"}[15m])) / '
@@ -201,11 +202,18 @@ def live() -> None:
     status = reply.data if reply.data is not None else None
     incidents = fetch("/incidents", status_="triggered")
     acked = fetch("/incidents", status_="acknowledged")
+    # What is broken now first ("PoP tokyo-7 down, traffic routed to ..."), then incidents, worst first.
     lines = banners(status) if status else []
-    for inc in (incidents.data or []) + (acked.data or []):
-        lines.insert(
-            0, f"Incident #{inc['id']} ({inc.get('severity', '?')}, {inc.get('status')}): {inc['title']}"
+    open_incidents = sorted(
+        (incidents.data or []) + (acked.data or []), key=lambda i: (str(i.get("severity", "sev9")), -i["id"])
+    )
+    for inc in open_incidents:
+        lines.append(
+            f"Incident #{inc['id']} ({inc.get('severity', '?')}, {inc.get('status')}): {inc['title']}"
         )
+    if len(lines) > MAX_BANNER_LINES:
+        more = len(lines) - MAX_BANNER_LINES + 1
+        lines = [*lines[: MAX_BANNER_LINES - 1], f"... and {more} more: see Alerts & incidents."]
     if lines:
         st.error("  \n".join(lines), icon=":material/warning:")
     elif status is not None:
