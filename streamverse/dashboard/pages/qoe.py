@@ -11,6 +11,7 @@ from streamverse.dashboard.connection import fetch
 from streamverse.dashboard.widgets import explain, line_chart, metric, store_notice
 
 BUDGET_MS = 300.0
+PHASE_ORDER = ["dns", "tls", "auth", "discovery", "manifest", "first_segment"]
 
 st.title("Quality of experience")
 st.caption("Real-user QoE now, from player beacons to the API, grouped by:")
@@ -20,7 +21,21 @@ if explain(qoe, "Real-user QoE"):
     groups: Any = qoe.data.get("groups", {})
     rows = [{by: k, **v} for k, v in groups.items()] if isinstance(groups, dict) else list(groups)
     if rows:
-        st.dataframe(rows, hide_index=True)
+        for r in rows:  # people read Mbps, not bits per second
+            if isinstance(r.get("avg_bitrate_bps"), int | float):
+                r["avg_bitrate_mbps"] = r.pop("avg_bitrate_bps") / 1e6
+        st.dataframe(
+            rows,
+            hide_index=True,
+            column_config={
+                "startup_p50_s": st.column_config.NumberColumn("startup p50 (s)", format="%.2f"),
+                "startup_p95_s": st.column_config.NumberColumn("startup p95 (s)", format="%.2f"),
+                "rebuffer_pct": st.column_config.NumberColumn("rebuffer %", format="%.2f"),
+                "playback_failure_pct": st.column_config.NumberColumn("failures %", format="%.2f"),
+                "ebvs_pct": st.column_config.NumberColumn("exit before start %", format="%.2f"),
+                "avg_bitrate_mbps": st.column_config.NumberColumn("bitrate (Mbps)", format="%.2f"),
+            },
+        )
     else:
         st.caption("No player beacons received since the API started.")
 
@@ -120,7 +135,11 @@ else:
         sum(s["values"][-1] for s in (budget or {}).get("series", []) if s["values"]) * 1000 or BUDGET_MS
     )
     region = st.selectbox("Region", sorted(by_region), key="probe_region")
-    steps = by_region.get(region, [])
+    # The journey's order, not the alphabet's: a waterfall reads as time.
+    steps = sorted(
+        by_region.get(region, []),
+        key=lambda p: PHASE_ORDER.index(p[0]) if p[0] in PHASE_ORDER else len(PHASE_ORDER),
+    )
     fig = go.Figure(
         go.Waterfall(
             x=[p for p, _ in steps] + ["total"],
