@@ -186,3 +186,45 @@ def test_slo_page_names_the_worst_slo_and_draws_its_budget(env: LiveApi):
     # Forecast of exhaustion: one of the three sentences, never nothing.
     said = [e.value for e in at.error] + [w.value for w in at.warning] + [s.value for s in at.success]
     assert any("budget" in x for x in said), said
+
+
+def test_public_status_shows_the_status_page_to_anonymous_visitors_only_when_allowed(
+    env: LiveApi, monkeypatch: pytest.MonkeyPatch
+):
+    import streamlit as st
+
+    monkeypatch.setenv("STREAMVERSE_DASHBOARD_PUBLIC_STATUS", "true")
+    monkeypatch.setenv("STREAMVERSE_TOKEN", env.tokens["viewer"])
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Global status"
+    assert [m.label for m in at.metric][:2] == ["Active viewers", "Availability (15 min)"]
+    assert "role" not in at.session_state or at.session_state["role"] is None  # still anonymous
+
+
+def test_when_the_api_goes_away_pages_say_so_with_the_age_of_their_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import streamlit as st
+
+    from streamverse.settings import Settings
+    from tests.dashboard.conftest import _api
+
+    api = _api(Settings(data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 32))
+    live = next(api)
+    monkeypatch.setenv("STREAMVERSE_API_URL", live.url)
+    monkeypatch.delenv("STREAMVERSE_TOKEN", raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = visit(logged_in(live, "viewer"), "slos")
+    assert at.dataframe
+    with pytest.raises(StopIteration):
+        next(api)  # the API stops
+    st.cache_data.clear()  # past the read cache's few seconds
+    at.run()
+    assert not at.exception
+    said = " ".join(w.value for w in at.warning)
+    assert "not answering" in said and "showing the last data received" in said, said
+    assert at.dataframe  # the last good table is still there
