@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from streamverse.dashboard.connection import fetch
-from streamverse.dashboard.widgets import explain, fmt, usd
+from streamverse.dashboard.widgets import bars, explain, fmt, usd
 
 st.title("Capacity planner")
 c = st.columns(4)
@@ -32,6 +32,16 @@ if explain(reply, "Capacity plan"):
         usd(plan.get("monthly_cost_usd"), compact=True),
         help=usd(plan.get("monthly_cost_usd")),
     )
+    # The cost lines themselves ("x_usd"): not their per-region parts, not the total.
+    monthly = {
+        str(x.get("name")).removesuffix("_usd"): x.get("value")
+        for x in plan.get("steps", [])
+        if str(x.get("name", "")).endswith("_usd")
+        and x.get("name") != "monthly_cost_usd"
+        and isinstance(x.get("value"), int | float)
+    }
+    if monthly:
+        bars(monthly, title="Monthly cost by line", key="cap_cost_lines")
     st.markdown("#### Steps")
     st.dataframe(plan.get("steps", []), hide_index=True)
     with st.expander("Every assumption used"):
