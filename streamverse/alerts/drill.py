@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +88,12 @@ def run_fast(
     )
     ff.prewarm()
     target = target or SCENARIOS[scenario].default_target
-    if scenario == "viral-video" and target is None:
-        target = str(int(ff.catalog["video_id"][0]))
+    if scenario == "viral-video" and target is None:  # a mid-catalogue title: cold in every cache
+        target = str(int(ff.catalog["video_id"][len(ff.catalog["video_id"]) // 2]))
     fault_at = start + lead_s
     fault = ff.platform.inject_fault(scenario, target=target, duration_s=max_s * 2, start=fault_at)
     target = fault.target
-    tc = TestClient(create_platform_control_app(ff.platform, key=KEY))
+    tc = TestClient(create_platform_control_app(ff.platform, key=KEY, video_objects=ff.video_objects))
     transport = tc._transport  # the platform's real control app, in-process
 
     affected = _affected_regions(ff, scenario, str(target))
@@ -190,8 +191,10 @@ def run_fast(
                 and relevant(ev.labels)
             ):
                 state["incident_id"] = int(incident.id)
-                if on_step:
-                    on_step(f"incident {incident.id}", ff.clock.now() - fault_at)
+                if on_step:  # the runbooks ran inside on_alert: the incident opened before they did
+                    opened = incident.started_at
+                    opened_ts = (opened.replace(tzinfo=UTC) if opened.tzinfo is None else opened).timestamp()
+                    on_step(f"incident {incident.id}", opened_ts - fault_at)
         if state["recovered_at"] is not None and state["detected_at"] is not None:
             break
     tc.close()
@@ -206,11 +209,12 @@ def _report(
     from streamverse.incidents.models import RunbookRun
 
     actions = []
-    if state["incident_id"] is not None:
+    if state["incident_id"] is not None:  # every run the loop started after the fault, any incident
+        since = datetime.fromtimestamp(fault_at, tz=UTC)
         with Session(engine) as s:
             for run in s.exec(
                 select(RunbookRun)
-                .where(RunbookRun.incident_id == state["incident_id"])
+                .where(col(RunbookRun.requested_at) >= since)
                 .order_by(col(RunbookRun.id))
             ):
                 at = run.finished_at or run.started_at or run.requested_at

@@ -165,6 +165,8 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
     step = on_step or (lambda _m, _t: None)
     try:
         body: dict[str, Any] = {"scenario": scenario, "duration_s": duration_s or max_s * 2}
+        if scenario == "viral-video" and not fault_target:
+            fault_target = _mid_catalogue_video(target.settings)
         if fault_target:
             body["target"] = fault_target
         fault = ctl.post("/control/faults", body)
@@ -198,7 +200,8 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
                         step(f"incident {inc['id']} opened", started - fault_at)
                         break
             if state["incident_id"] is not None and state["done_at"] is None:
-                runs = [r for r in api.get("/runs").json() if r.get("incident_id") == state["incident_id"]]
+                runs = [r for r in api.get("/runs").json()
+                        if (_ts(r.get("requested_at")) or 0) >= fault_at - 1.0]
                 state["actions"] = runs
                 finished = [r for r in runs if r["status"] in ("succeeded", "failed", "rolled_back")]
                 if finished:
@@ -221,11 +224,23 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
                 ctl.request("DELETE", f"/control/faults/{fault['id']}")
         if state["incident_id"] is not None:
             runs = api.get("/runs").json()
-            state["actions"] = [r for r in runs if r.get("incident_id") == state["incident_id"]]
+            state["actions"] = [r for r in runs if (_ts(r.get("requested_at")) or 0) >= fault_at - 1.0]
     finally:
         api.close()
         ctl.close()
     return _report(scenario, where, fault_at, state)
+
+
+def _mid_catalogue_video(settings: Any) -> str:
+    """A title from the middle of the popular list: viewers rarely pick it until it goes viral."""
+    from streamverse.db import get_engine, session_scope
+    from streamverse.platform.catalog import list_videos
+
+    with session_scope(get_engine(settings.resolved_database_url)) as s:
+        videos = list_videos(session=s, limit=100)
+    if not videos:
+        raise UsageError("the catalogue has no playable video to make viral; pass --target VIDEO_ID")
+    return str(videos[len(videos) // 2].id)
 
 
 def _affected_ratio(store: Any, label: str | None, value: str | None, regions: set[str],

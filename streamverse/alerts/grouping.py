@@ -88,6 +88,14 @@ def inhibited(alert: Alert, firing: Iterable[Alert], rules: list[InhibitRule]) -
     )
 
 
+def inhibiting(alert: Alert, firing: Iterable[Alert], rules: list[InhibitRule]) -> str | None:
+    """The name of a firing alert that inhibits this one, if any (for the incident's record)."""
+    for src in firing:
+        if src.fingerprint != alert.fingerprint and any(r.inhibits(src.labels, alert.labels) for r in rules):
+            return src.name
+    return None
+
+
 class Dispatcher:
     """Routes alerts into groups and decides when each group is notified."""
 

@@ -16,7 +16,14 @@ from streamverse.alerts import external
 from streamverse.alerts.config import AlertingConfig
 from streamverse.alerts.enums import AlertStatus, HistoryKind
 from streamverse.alerts.evaluator import Alert, Evaluator, Transition
-from streamverse.alerts.grouping import ActiveSilence, Dispatcher, GroupNotice, inhibited, silence_from_row
+from streamverse.alerts.grouping import (
+    ActiveSilence,
+    Dispatcher,
+    GroupNotice,
+    inhibited,
+    inhibiting,
+    silence_from_row,
+)
 from streamverse.alerts.models import (
     AlertHistory,
     AlertState,
@@ -416,7 +423,10 @@ class AlertService:
                     continue  # notify-only alerts (cost findings) open no incident
                 if tr.to in (AlertStatus.firing, AlertStatus.resolved):
                     try:
-                        self.on_alert(event_of(tr.alert))
+                        event = event_of(tr.alert)
+                        if tr.to == AlertStatus.firing:  # e.g. OriginDown holds the region failovers
+                            event.inhibited_by = inhibiting(tr.alert, firing, self.config.inhibit_rules)
+                        self.on_alert(event)
                     except Exception:  # noqa: BLE001 - incidents failing must not stop alerting
                         log.exception("incident hook failed for %s", tr.alert.name)
         res.wall_s = _time.perf_counter() - t0

@@ -636,8 +636,11 @@ class Remediator:
         for policy, action in _matches(policies, alert):
             target = action.render_target(alert)
             params = action.render_params(alert)
-            if policy.mode == PolicyMode.suggest or policy.mode == PolicyMode.suggest.value:
-                self._suggest(incident, policy.name, action.runbook, target, params)
+            # An inhibited alert is a symptom of another (no region failover while the origin is
+            # down: every region shares it); a responder may still run the runbook.
+            if policy.mode in (PolicyMode.suggest, PolicyMode.suggest.value) or alert.inhibited_by:
+                self._suggest(incident, policy.name, action.runbook, target, params,
+                              because=f"inhibited by {alert.inhibited_by}" if alert.inhibited_by else None)
                 continue
             key = f"alert:{alert.fingerprint}:incident:{incident.id}:{action.runbook}:{target}"
             try:
@@ -667,7 +670,8 @@ class Remediator:
         return incident
 
     def _suggest(
-        self, incident: Incident, rule: str, runbook: str, target: str, params: dict[str, Any]
+        self, incident: Incident, rule: str, runbook: str, target: str, params: dict[str, Any],
+        because: str | None = None,
     ) -> None:
         with session_scope(self.engine) as s:
             for e in service.timeline(session=s, incident_id=incident.id):
@@ -683,7 +687,8 @@ class Remediator:
                 author=f"policy:{rule}",
                 incident_id=incident.id,
                 clock=self.clock,
-                message=f"suggested: {runbook} on {target} (a responder may run it)",
+                message=f"suggested: {runbook} on {target} (a responder may run it)"
+                + (f"; not automatic: {because}" if because else ""),
                 data={
                     "runbook": runbook,
                     "target": target,

@@ -20,6 +20,8 @@ class AlertEvent(BaseModel):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     source: str = Field("alerts", max_length=100, description="alerts, alertmanager, drill, ...")
+    inhibited_by: str | None = Field(
+        None, max_length=300, description="the firing alert that inhibits this one; automation only suggests")
 
     @property
     def service(self) -> str | None:

@@ -175,8 +175,12 @@ class FastForward:
         self.edge_extra_ms = np.full(P, 2.0)
         self._sizes = [int(rung[3] * self.object_s / 8) for rung in LADDER]
         self._effects: object | None = None
+        if getattr(self.platform, "limits", None) is None:  # one table: control changes reach the model
+            from streamverse.platform.ratelimit import LimitTable
+
+            self.platform.limits = LimitTable()
         self.gateway = GatewayModel(regions=self.regions, load=self.load, scale=self.scale,
-                                    limits=getattr(self.platform, "limits", None))
+                                    limits=self.platform.limits)
         self.transcode = TranscodeQueue()
         self.tot = {k: np.zeros(R) for k in ("ok", "fail", "hit", "bytes", "played",
                                              "stalled", "started", "errors")}
@@ -186,6 +190,7 @@ class FastForward:
         self.startup_sum = np.zeros(R)
         self.pop_req = np.zeros((P, 2, len(CODES)))  # pop x (hit, miss) x code
         self.pop_bytes = np.zeros(P)
+        self.starts_by_row = np.zeros(len(self.video_ids))  # play starts per title (modelled sessions)
         self.dns_answers = np.zeros((R, P))
         self.errors_by_reason: dict[str, np.ndarray] = {}
         self.cache_fetches = 0
@@ -232,6 +237,15 @@ class FastForward:
         self.platform.cdn.prewarm(items)
         self.memo[:, np.array(objs)] = True
         self._effects = self.platform.faults.effects(self.clock.now())
+
+    def video_objects(self, video_id: int) -> list[tuple[str, int]]:
+        """(key, size) of every chunk of a title's renditions: what a pre-warm of that video copies."""
+        row = self.row_of_video.get(int(video_id))
+        if row is None:  # the control app answers 404 for a video without objects
+            return []
+        parts = int(math.ceil(self.catalog["duration_s"][row] / self.object_s))
+        return [(self.key(int(video_id), rend, part), self.size(rend))
+                for rend in range(int(self.catalog["max_ladder_index"][row]) + 1) for part in range(parts)]
 
     def obj_index(self, row: Any, rend: Any, part: Any) -> Any:
         """The dense index of a (title, rendition, chunk) object."""
@@ -337,6 +351,7 @@ class FastForward:
             self.clock.set(now + k * plat.health_interval_s)
             plat.health.tick()
         self.clock.set(now + dt)
+        plat.health.tick()  # steps shorter than the interval: probe whatever has come due
         self.telemetry.maybe_write(self.clock.now())
 
     def _apply_viral(self, eff: Any) -> None:
@@ -575,6 +590,7 @@ class FastForward:
             self.startup_hist += np.bincount(reg_st * STARTUP_BINS + bins,
                                              minlength=R * STARTUP_BINS).reshape(R, STARTUP_BINS)
             self.startup_sum += np.bincount(reg_st, weights=st_ms / 1000.0, minlength=R)
+            self.starts_by_row += np.bincount(S.row[st_idx], minlength=len(self.starts_by_row))
             t["started"] += np.bincount(reg_st, minlength=R)
         self.pop_bytes += bytes_rp[:, :P].sum(axis=0) * scale
         # Failures: retry, ask playback for a PoP again (as the live player does) or once the

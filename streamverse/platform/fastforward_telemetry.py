@@ -29,6 +29,9 @@ MEAN_SESSION_S = 1500.0
 UPLOADS_PER_DAY = 10_000
 TRANSCODE_WORKERS = 24
 TRANSCODE_JOB_S = 120.0
+SHARE_WINDOW_S = 30.0
+SHARE_TOP_K = 5
+SHARE_MIN_STARTS = 40
 
 
 class GatewayModel:
@@ -44,8 +47,8 @@ class GatewayModel:
         peak = np.max([load.targets(t) for t in grid], axis=0)
         self.capacity = GATEWAY_HEADROOM * peak * scale * (API_CALLS_PER_START / MEAN_SESSION_S
                                                            + 1 / HEARTBEAT_S)
-        self.requests: dict[str, float] = {}
-        self.ratelimited = 0.0
+        self.requests: dict[tuple[str, str], float] = {}  # (region, code) -> requests
+        self.ratelimited_by_region: dict[str, float] = {}
         self._ips: dict[tuple[str, int], list[str]] = {}
 
     def bot_ips(self, region: str, count: int) -> list[str]:
@@ -74,13 +77,15 @@ class GatewayModel:
             ips = self.bot_ips(name, int(effects.ddos_bot_ips.get(name, 1000)))
             per_ip = mult * max(legit[r], 1.0) / len(ips)
             admitted = sum(min(per_ip, self.limits.get("ip", ip).rate_per_s) for ip in ips)
-            self.ratelimited += (per_ip * len(ips) - admitted) * dt
-            self._count("429", (per_ip * len(ips) - admitted) * dt)
+            refused = (per_ip * len(ips) - admitted) * dt
+            self.ratelimited_by_region[name] = self.ratelimited_by_region.get(name, 0.0) + refused
+            self._count(name, "429", refused)
             p_ok[r] = min(1.0, self.capacity[r] / (legit[r] + admitted))
-            self._count("200", admitted * p_ok[r] * dt)
-            self._count("503", admitted * (1 - p_ok[r]) * dt)
-        self._count("200", float((legit * p_ok).sum() * dt))
-        self._count("503", float((legit * (1 - p_ok)).sum() * dt))
+            self._count(name, "200", admitted * p_ok[r] * dt)
+            self._count(name, "503", admitted * (1 - p_ok[r]) * dt)
+        for r, name in enumerate(self.regions):
+            self._count(name, "200", float(legit[r] * p_ok[r] * dt))
+            self._count(name, "503", float(legit[r] * (1 - p_ok[r]) * dt))
         if not (p_ok < 1).any():
             return None
         out = np.ones(len(region), dtype=bool)
@@ -88,8 +93,14 @@ class GatewayModel:
         out[idx] = rng.random(len(idx)) < p_ok[region[idx]]
         return out
 
-    def _count(self, code: str, n: float) -> None:
-        self.requests[code] = self.requests.get(code, 0.0) + n
+    @property
+    def ratelimited(self) -> float:
+        """Requests refused by per-IP limits, all regions."""
+        return sum(self.ratelimited_by_region.values())
+
+    def _count(self, region: str, code: str, n: float) -> None:
+        if n:
+            self.requests[(region, code)] = self.requests.get((region, code), 0.0) + n
 
 
 class TranscodeQueue:
@@ -133,6 +144,7 @@ class TelemetryWriter:
         self.series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         self._labels: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
         self.usage = UsageTelemetry(engine, step_s=self.step_s)
+        self._starts: list[tuple[float, np.ndarray]] = []
 
     def maybe_write(self, now: float) -> None:
         """Write a scrape when a telemetry step has passed."""
@@ -149,6 +161,25 @@ class TelemetryWriter:
         if self.store is not None and self.pending:
             self.store.write(self.pending)
             self.pending = []
+
+    def _video_share(self, ts: float) -> None:
+        """Top titles' share of play starts over the last `SHARE_WINDOW_S`: the viral-title signal.
+
+        A heavy-hitter view, as an edge log pipeline would export it: only the top few titles get a
+        series (bounded cardinality), and only once enough starts were seen for a share to mean much.
+        """
+        ff = self.ff
+        self._starts.append((ts, ff.starts_by_row.copy()))
+        while len(self._starts) > 2 and ts - self._starts[1][0] >= SHARE_WINDOW_S:
+            self._starts.pop(0)
+        delta = self._starts[-1][1] - self._starts[0][1]
+        total = float(delta.sum())
+        if total < SHARE_MIN_STARTS:
+            return
+        for row in np.argsort(delta)[-SHARE_TOP_K:]:
+            if delta[row] > 0:
+                add_labels = (("video_id", str(int(ff.video_ids[row]))),)
+                self._add(m.VIDEO_START_SHARE, add_labels, ts, round(float(delta[row]) / total, 4))
 
     def _add(self, name: str, labels: tuple[tuple[str, str], ...], ts: float, value: float) -> None:
         from streamverse.collectors.store import Sample
@@ -190,10 +221,13 @@ class TelemetryWriter:
                 add(m.PLAYBACK_ERRORS, (("region", region), ("reason", reason)), ts, counts[r])
             for p in np.flatnonzero(ff.dns_answers[r]):
                 add(m.DNS_ANSWERS, (("client_region", region), ("pop", ff.pops[p])), ts, ff.dns_answers[r, p])
-        for code, n in ff.gateway.requests.items():
-            add(m.GATEWAY_REQUESTS, (("route", "/v1/playback"), ("code", code)), ts, n)
-        if ff.gateway.ratelimited:
-            add(m.RATELIMITED, (("scope", "ip"),), ts, ff.gateway.ratelimited)
+        for (region, code), n in ff.gateway.requests.items():
+            add(m.GATEWAY_REQUESTS, (("region", region), ("route", "/v1/playback"), ("code", code)), ts, n)
+        for region, n in ff.gateway.ratelimited_by_region.items():
+            add(m.RATELIMITED, (("region", region), ("scope", "ip")), ts, n)
+        for (origin, status), n in ff.platform.cdn.origin_requests.items():
+            add(m.ORIGIN_REQUESTS, (("origin", origin), ("code", str(status))), ts, float(n))
+        self._video_share(ts)
         self.usage.scrape(add, ts)
         add(m.TRANSCODE_QUEUE, (), ts, ff.transcode.depth)
         add(m.TRANSCODE_JOBS, (("status", "succeeded"),), ts, ff.transcode.done)

@@ -31,6 +31,7 @@ from streamverse.platform.circuit_breaker import CircuitBreaker
 from streamverse.platform.gateway_auth import AuthError, Principal, TokenService
 from streamverse.platform.metrics import PlatformMetrics
 from streamverse.platform.ratelimit import Decision, LimitTable, RateLimiter
+from streamverse.platform.start_share import StartShare
 from streamverse.platform.tracing import TraceContext, TraceMiddleware, current_trace
 from streamverse.settings import Settings
 
@@ -85,6 +86,8 @@ class Gateway:
         self.limiter = limiter
         self.limits = limits
         self.metrics = metrics
+        self._starts = StartShare()
+        self._share_shown: set[str] = set()
         self.region = region
         self.upstreams = {name: url.rstrip("/") for name, url in upstreams.items()}
         self.tokens = TokenService(secret=settings.resolved_jwt_secret, clock=clock, ttl_s=token_ttl_s)
@@ -124,6 +127,18 @@ class Gateway:
             raise RuntimeError("gateway clients not opened (the app's lifespan did not run)")
         self._next_client = (self._next_client + 1) % len(clients)
         return clients[self._next_client]
+
+    def count_start(self, video_id: str) -> None:
+        """A playback start that got a PoP: update the top titles' share of starts (viral signal)."""
+        now = self.clock.now()
+        self._starts.add(video_id, now)
+        top = self._starts.top(now)
+        gauge = self.metrics.video_start_share
+        for vid in self._share_shown - top.keys():
+            gauge.remove(vid)
+        for vid, share in top.items():
+            gauge.labels(video_id=vid).set(share)
+        self._share_shown = set(top)
 
     def observe(self, route: str, code: int, started: float) -> None:
         """Count the request and its duration under the route template."""
@@ -314,8 +329,11 @@ def create_gateway_app(*, settings: Settings, clock: Clock, limiter: RateLimiter
 
     @app.post("/v1/playback/{video_id}", summary="Start playback: pick a PoP, sign the stream URL")
     async def playback(request: Request, video_id: str) -> Response:
-        return await guarded(request, "/v1/playback/{video_id}", "playback", f"/v1/playback/{video_id}",
-                             needs_user=True)
+        response = await guarded(request, "/v1/playback/{video_id}", "playback", f"/v1/playback/{video_id}",
+                                 needs_user=True)
+        if response.status_code == 200:
+            gw.count_start(video_id)
+        return response
 
     if "uploads" in gw.upstreams:  # the media path: tus uploads and the user's privacy requests
         @app.api_route("/v1/uploads", methods=["POST", "GET", "OPTIONS"],

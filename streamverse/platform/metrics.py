@@ -31,6 +31,7 @@ RATELIMIT_BACKEND_ERRORS = "streamverse_ratelimit_backend_errors_total"
 CACHE_BYTES = "streamverse_cache_bytes"
 POP_HEALTHY = "streamverse_pop_healthy"
 DNS_ANSWERS = "streamverse_dns_answers_total"
+VIDEO_START_SHARE = "streamverse_video_start_share"
 TRANSCODE_QUEUE = "streamverse_transcode_queue_depth"
 TRANSCODE_JOBS = "streamverse_transcode_jobs_total"
 
@@ -92,6 +93,9 @@ class PlatformMetrics:
         self.dns_answers = Counter(
             DNS_ANSWERS[: -len("_total")], "GeoDNS answers by client region and PoP",
             ["client_region", "pop"], registry=r)
+        self.video_start_share = Gauge(
+            VIDEO_START_SHARE, "Share of play starts over the last 30 s, top titles only",
+            ["video_id"], registry=r)
         self.transcode_queue = Gauge(
             TRANSCODE_QUEUE, "Transcode jobs waiting", registry=r)
         self.transcode_jobs = Counter(

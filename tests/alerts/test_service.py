@@ -224,3 +224,23 @@ def test_target_down_failure_visible_and_never_sent_twice(tmp_path: Path) -> Non
     )
     assert again.evaluator.firing()
     assert again.cycle().notifications == []
+
+
+def test_origin_down_holds_the_region_failover_it_inhibits(tmp_path: Path, receiver: Receiver) -> None:
+    """Both fire together; the incident hook hears RegionOutage as inhibited, so it only suggests."""
+    cfg = _cfg(receiver.url, group_by=["alertname"], group_wait=0, group_interval=10)
+    cfg.inhibit_rules = load_config().inhibit_rules
+    rules = [
+        Rule(name="OriginDown", expr="depth", threshold=10, severity="page", labels={"service": "sv"}),
+        Rule(name="RegionOutage", expr="depth", threshold=5, severity="page", labels={"service": "sv"}),
+    ]
+    svc, store, _ = _setup(tmp_path, cfg, rules)
+    heard: list[Any] = []
+    svc.on_alert = heard.append
+    _val(store, T0, 50)
+    svc.cycle()
+    by_name = {e.name: e for e in heard}
+    assert by_name["RegionOutage"].inhibited_by == "OriginDown"
+    assert by_name["OriginDown"].inhibited_by is None
+    names = sorted(a["labels"]["alertname"] for b in receiver.bodies for a in b["alerts"])
+    assert names == ["OriginDown"]  # nobody is paged for the symptom

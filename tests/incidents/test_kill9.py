@@ -35,7 +35,7 @@ def _start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
             return proc
         except httpx.HTTPError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "API died")
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "API died") from None
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("the control API did not start")
@@ -76,7 +76,8 @@ def test_kill9_mid_failback_then_restart_reconciles(live_platform: LivePlatform,
         while live_platform.platform.dns.region_weight["us-east"] < 0.3 and time.monotonic() < deadline:
             time.sleep(0.05)
         mid = httpx.get(f"{base}/runs/{run['id']}", headers=headers, timeout=10).json()
-        assert 0.0 < live_platform.platform.dns.region_weight["us-east"] < 1.0, {k: mid[k] for k in ("status", "outcome", "phase")}  # mid-run
+        state = {k: mid[k] for k in ("status", "outcome", "phase")}
+        assert 0.0 < live_platform.platform.dns.region_weight["us-east"] < 1.0, state  # mid-run
         api.send_signal(signal.SIGKILL)
         api.wait(10)
         weight_at_kill = live_platform.platform.dns.region_weight["us-east"]

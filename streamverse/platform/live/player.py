@@ -139,8 +139,11 @@ class LiveViewer:
                  clock: Clock, seed: int = 0, watch_s: tuple[float, float] = (20.0, 60.0),
                  link_bps: float | None = None, name: str = "viewer", max_beacons: int = 500,
                  beacon_sink: Callable[[abr.Beacon], None] | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 demand: Callable[[], Any] | None = None) -> None:
         self.gateway_url = gateway_url.rstrip("/")
+        # The platform's fault effects: a viral title pulls this share of new plays (as in fast-forward).
+        self.demand = demand
         self.username, self.password = username, password
         self.region = region
         self.metrics = metrics
@@ -241,6 +244,11 @@ class LiveViewer:
                 self._cum = popularity_cum_weights(len(self._popular))
         if not self._popular:
             return self.rng.randint(1, 100)
+        effects = self.demand() if self.demand is not None else None
+        if effects is not None and effects.video_multiplier:
+            viral = max(effects.video_multiplier, key=effects.video_multiplier.get)
+            if self.rng.random() < effects.video_share_cap:
+                return int(viral)
         return self.rng.choices(self._popular, cum_weights=self._cum)[0]
 
     async def _resolve(self, http: httpx.AsyncClient, video_id: int, trace_id: str) -> tuple[str, str]:

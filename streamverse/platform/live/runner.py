@@ -332,7 +332,8 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
         for i in range(n_viewers):
             viewer = LiveViewer(gateway_url=gw.url, username=account_username(i + 1), password=DEMO_PASSWORD,
                                 region=regions[i % len(regions)], metrics=viewer_metrics, clock=clock,
-                                seed=rng.randrange(2**31), watch_s=watch_s, name=f"viewer-{i + 1}")
+                                seed=rng.randrange(2**31), watch_s=watch_s, name=f"viewer-{i + 1}",
+                                demand=platform.faults.effects)
             system.viewers.append(viewer)
             system.tasks.append(asyncio.create_task(viewer.run(system.stop_event), name=f"viewer-{i + 1}"))
         if prometheus:
