@@ -144,8 +144,8 @@ def _scope(topology: Any, scenario: str, target: str) -> tuple[str | None, str |
     pop_region = {p.name: r.name for r in topology.regions for p in r.pops}
     if target in regions:
         return "region", target, {target}
-    if target in pop_region:
-        return "pop", target, {pop_region[target]}
+    if target in pop_region:  # a dead PoP stops reporting: its region's edges and viewers tell
+        return "region", pop_region[target], {pop_region[target]}
     return None, None, regions
 
 

@@ -14,6 +14,7 @@ from streamverse.collectors.store import MetricStore
 from streamverse.platform import audience
 from streamverse.platform import metrics as m
 from streamverse.platform.fastforward_usage import UsageTelemetry
+from streamverse.platform.start_share import BASELINE_S, TOP_K, WINDOW_S, surges
 
 if TYPE_CHECKING:
     from streamverse.platform.fastforward import FastForward
@@ -29,8 +30,8 @@ MEAN_SESSION_S = 1500.0
 UPLOADS_PER_DAY = 10_000
 TRANSCODE_WORKERS = 24
 TRANSCODE_JOB_S = 120.0
-SHARE_WINDOW_S = 30.0
-SHARE_TOP_K = 5
+SHARE_WINDOW_S = WINDOW_S
+SHARE_TOP_K = TOP_K
 SHARE_MIN_STARTS = 40
 
 
@@ -163,23 +164,28 @@ class TelemetryWriter:
             self.pending = []
 
     def _video_share(self, ts: float) -> None:
-        """Top titles' share of play starts over the last `SHARE_WINDOW_S`: the viral-title signal.
+        """Top titles' share of play starts and its surge over their 10-minute share (viral signal).
 
-        A heavy-hitter view, as an edge log pipeline would export it: only the top few titles get a
-        series (bounded cardinality), and only once enough starts were seen for a share to mean much.
+        Snapshots of the per-title start counters, one per scrape, give both windows; see
+        `start_share` for why the surge, and why only the top few titles get a series.
         """
         ff = self.ff
         self._starts.append((ts, ff.starts_by_row.copy()))
-        while len(self._starts) > 2 and ts - self._starts[1][0] >= SHARE_WINDOW_S:
+        while len(self._starts) > 2 and ts - self._starts[1][0] >= BASELINE_S:
             self._starts.pop(0)
-        delta = self._starts[-1][1] - self._starts[0][1]
+        short_from = next((c for t, c in self._starts if ts - t <= SHARE_WINDOW_S), self._starts[0][1])
+        now_counts = self._starts[-1][1]
+        delta, base = now_counts - short_from, now_counts - self._starts[0][1]
         total = float(delta.sum())
         if total < SHARE_MIN_STARTS:
             return
-        for row in np.argsort(delta)[-SHARE_TOP_K:]:
-            if delta[row] > 0:
-                add_labels = (("video_id", str(int(ff.video_ids[row]))),)
-                self._add(m.VIDEO_START_SHARE, add_labels, ts, round(float(delta[row]) / total, 4))
+        rows = [r for r in np.argsort(delta)[-SHARE_TOP_K:] if delta[r] > 0]
+        ids = {str(int(ff.video_ids[r])): r for r in rows}
+        found = surges({v: float(delta[r]) for v, r in ids.items()}, total,
+                       {v: float(base[r]) for v, r in ids.items()}, float(base.sum()), top_k=SHARE_TOP_K)
+        for vid, (share, surge) in found.items():
+            self._add(m.VIDEO_START_SHARE, (("video_id", vid),), ts, share)
+            self._add(m.VIDEO_START_SURGE, (("video_id", vid),), ts, surge)
 
     def _add(self, name: str, labels: tuple[tuple[str, str], ...], ts: float, value: float) -> None:
         from streamverse.collectors.store import Sample

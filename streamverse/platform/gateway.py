@@ -86,7 +86,7 @@ class Gateway:
         self.limiter = limiter
         self.limits = limits
         self.metrics = metrics
-        self._starts = StartShare()
+        self._starts = StartShare(window_s=60.0)  # a gateway sees few starts: a longer window
         self._share_shown: set[str] = set()
         self.region = region
         self.upstreams = {name: url.rstrip("/") for name, url in upstreams.items()}
@@ -133,11 +133,13 @@ class Gateway:
         now = self.clock.now()
         self._starts.add(video_id, now)
         top = self._starts.top(now)
-        gauge = self.metrics.video_start_share
+        share_g, surge_g = self.metrics.video_start_share, self.metrics.video_start_surge
         for vid in self._share_shown - top.keys():
-            gauge.remove(vid)
-        for vid, share in top.items():
-            gauge.labels(video_id=vid).set(share)
+            share_g.remove(vid)
+            surge_g.remove(vid)
+        for vid, (share, surge) in top.items():
+            share_g.labels(video_id=vid).set(share)
+            surge_g.labels(video_id=vid).set(surge)
         self._share_shown = set(top)
 
     def observe(self, route: str, code: int, started: float) -> None:

@@ -32,6 +32,7 @@ CACHE_BYTES = "streamverse_cache_bytes"
 POP_HEALTHY = "streamverse_pop_healthy"
 DNS_ANSWERS = "streamverse_dns_answers_total"
 VIDEO_START_SHARE = "streamverse_video_start_share"
+VIDEO_START_SURGE = "streamverse_video_start_surge"
 TRANSCODE_QUEUE = "streamverse_transcode_queue_depth"
 TRANSCODE_JOBS = "streamverse_transcode_jobs_total"
 
@@ -96,6 +97,9 @@ class PlatformMetrics:
         self.video_start_share = Gauge(
             VIDEO_START_SHARE, "Share of play starts over the last 30 s, top titles only",
             ["video_id"], registry=r)
+        self.video_start_surge = Gauge(
+            VIDEO_START_SURGE, "Share of play starts over the last window minus the title's share over "
+            "the last 10 minutes, top titles only", ["video_id"], registry=r)
         self.transcode_queue = Gauge(
             TRANSCODE_QUEUE, "Transcode jobs waiting", registry=r)
         self.transcode_jobs = Counter(

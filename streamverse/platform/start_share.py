@@ -1,45 +1,71 @@
-"""Which titles take the play starts: the viral-title signal, with bounded cardinality.
+"""Which titles take the play starts, and which suddenly take more: the viral-title signal.
 
-A title going viral shows first as its share of new play requests, long before it dominates
-the sessions already running. Both the live gateway (per request) and fast-forward (per
-step) report the top few titles' share over a short sliding window; alert rules compare it
-with a threshold (`ViralVideoSurge`). Only the top `top_k` titles get a series, and only once
-`min_starts` starts were seen, so a quiet minute cannot turn one start into "100 %".
+A title going viral shows first in the new play requests, long before it dominates the
+sessions already running. A popular title has a large share too, so the signal is the
+*surge*: a title's share of starts over a short window minus its share over the last ten
+minutes. Steady titles sit near zero whatever their rank; a title that went viral jumps
+to its new share. Both the live gateway (per request) and fast-forward (per step) export
+it for the top few titles only (bounded cardinality), and only once `min_starts` starts
+were seen, so a quiet minute cannot turn one start into "100 %".
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Mapping
 
 WINDOW_S = 30.0
+BASELINE_S = 600.0
 TOP_K = 5
 
 
-class StartShare:
-    """Sliding-window share of play starts per title (exact counts inside the window)."""
+def surges(short: Mapping[str, float], short_total: float, long: Mapping[str, float],
+           long_total: float, *, top_k: int = TOP_K) -> dict[str, tuple[float, float]]:
+    """video_id -> (share over the short window, share minus its share over the baseline)."""
+    top = sorted(short.items(), key=lambda kv: kv[1], reverse=True)[:top_k]
+    out = {}
+    for vid, n in top:
+        if n <= 0:
+            continue
+        share = n / short_total
+        base = long.get(vid, 0.0) / long_total if long_total > 0 else 0.0
+        out[vid] = (round(share, 4), round(share - base, 4))
+    return out
 
-    def __init__(self, *, window_s: float = WINDOW_S, top_k: int = TOP_K, min_starts: int = 10) -> None:
-        self.window_s, self.top_k, self.min_starts = float(window_s), int(top_k), int(min_starts)
-        self._events: deque[tuple[float, str]] = deque()
-        self._counts: Counter[str] = Counter()
+
+class StartShare:
+    """Sliding-window counts of play starts per title (exact inside the windows)."""
+
+    def __init__(self, *, window_s: float = WINDOW_S, baseline_s: float = BASELINE_S, top_k: int = TOP_K,
+                 min_starts: int = 10) -> None:
+        self.window_s, self.baseline_s = float(window_s), float(baseline_s)
+        self.top_k, self.min_starts = int(top_k), int(min_starts)
+        self._short: deque[tuple[float, str]] = deque()
+        self._long: deque[tuple[float, str]] = deque()
+        self._short_counts: Counter[str] = Counter()
+        self._long_counts: Counter[str] = Counter()
 
     def add(self, video_id: str, now: float) -> None:
         """One play start."""
-        self._events.append((now, str(video_id)))
-        self._counts[str(video_id)] += 1
+        vid = str(video_id)
+        for q, c in ((self._short, self._short_counts), (self._long, self._long_counts)):
+            q.append((now, vid))
+            c[vid] += 1
         self._expire(now)
 
     def _expire(self, now: float) -> None:
-        while self._events and now - self._events[0][0] > self.window_s:
-            _, vid = self._events.popleft()
-            self._counts[vid] -= 1
-            if self._counts[vid] <= 0:
-                del self._counts[vid]
+        for q, c, span in ((self._short, self._short_counts, self.window_s),
+                           (self._long, self._long_counts, self.baseline_s)):
+            while q and now - q[0][0] > span:
+                _, vid = q.popleft()
+                c[vid] -= 1
+                if c[vid] <= 0:
+                    del c[vid]
 
-    def top(self, now: float) -> dict[str, float]:
-        """video_id -> share of the window's starts, for the top titles; {} while too few starts."""
+    def top(self, now: float) -> dict[str, tuple[float, float]]:
+        """video_id -> (share, surge) for the top titles; {} while too few starts."""
         self._expire(now)
-        total = len(self._events)
-        if total < self.min_starts:
+        if len(self._short) < self.min_starts:
             return {}
-        return {vid: round(n / total, 4) for vid, n in self._counts.most_common(self.top_k)}
+        return surges(self._short_counts, len(self._short), self._long_counts, len(self._long),
+                      top_k=self.top_k)

@@ -171,6 +171,15 @@ def _query_ratios(slo: SLO, store: Any, at: float) -> tuple[dict[SliceKey, dict[
 
 def _describe(slo: SLO, labels: dict[str, str], result: dict[str, Any], now: float, attrs: dict) -> dict:
     exh = result.get("exhaustion_s")
+    if slo.disabled_alerts:  # `alerting: {page: false}`: the condition is shown, nobody is paged
+        alerts = dict(result["alerts"])
+        for kind in slo.disabled_alerts:
+            alerts[f"{kind}_condition"] = alerts.get(kind, False)
+            alerts[kind] = False
+        alerts["disabled"] = list(slo.disabled_alerts)
+        result = {**result, "alerts": alerts,
+                  "policy": engine.policy_state(result["error_budget"]["remaining_ratio"],
+                                                page=alerts["page"], ticket=alerts["ticket"])}
     return {
         "id": slo.id,
         "service": slo.service,
