@@ -216,8 +216,9 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
                     state["recovered_at"] = now
                     step("affected users recovered", now - fault_at)
             if state["recovered_at"] is not None and state["detected_at"] is not None and (
-                    state["done_at"] is not None or state["incident_id"] is None):
-                break
+                    state["done_at"] is not None or state["incident_id"] is None
+                    or (not state["actions"] and now - state["recovered_at"] >= 15.0)):
+                break  # recovered with nothing automatic to wait for (the health checks did it)
             time.sleep(poll_s)
         if clear_after and fault.get("id"):
             with contextlib.suppress(Exception):
