@@ -168,7 +168,7 @@ def run_fast(
         engine=engine,
         clock=ff.clock,
         lock=DbLock(engine, ff.clock),
-        config=GuardrailConfig(cooldown_s=0.0),
+        config=GuardrailConfig(),  # the real cooldown: a flapping alert does not run a runbook twice
         client_factory=lambda: ControlClient("http://platform", KEY, transport=transport),
         sleep=sleep,
         spawn=lambda fn: fn(),

@@ -2,8 +2,8 @@
 
 A title going viral shows first in the new play requests, long before it dominates the
 sessions already running. A popular title has a large share too, so the signal is the
-*surge*: a title's share of starts over a short window minus its share over the last ten
-minutes. Steady titles sit near zero whatever their rank; a title that went viral jumps
+*surge*: a title's share of starts over a short window minus its share over the ten
+minutes before that window. Steady titles sit near zero whatever their rank; a title that went viral jumps
 to its new share. Both the live gateway (per request) and fast-forward (per step) export
 it for the top few titles only (bounded cardinality), and only once `min_starts` starts
 were seen, so a quiet minute cannot turn one start into "100 %".
@@ -20,16 +20,25 @@ TOP_K = 5
 
 
 def surges(short: Mapping[str, float], short_total: float, long: Mapping[str, float],
-           long_total: float, *, top_k: int = TOP_K) -> dict[str, tuple[float, float]]:
-    """video_id -> (share over the short window, share minus its share over the baseline)."""
+           long_total: float, *, top_k: int = TOP_K, min_before: float = 10.0) -> dict[str, tuple[float, float]]:
+    """video_id -> (share over the short window, that share minus the share in the time before it).
+
+    `long` covers the baseline including the short window; the window is taken out so a surge
+    is measured against what came before it. With fewer than `min_before` earlier starts there
+    is nothing to compare with, and the surge reads 0 (a fresh start is not a viral title).
+    """
     top = sorted(short.items(), key=lambda kv: kv[1], reverse=True)[:top_k]
+    before_total = long_total - short_total
     out = {}
     for vid, n in top:
         if n <= 0:
             continue
         share = n / short_total
-        base = long.get(vid, 0.0) / long_total if long_total > 0 else 0.0
-        out[vid] = (round(share, 4), round(share - base, 4))
+        if before_total < min_before:
+            surge = 0.0
+        else:
+            surge = share - max(long.get(vid, 0.0) - n, 0.0) / before_total
+        out[vid] = (round(share, 4), round(surge, 4))
     return out
 
 
