@@ -19,8 +19,8 @@ BASELINE_S = 600.0
 TOP_K = 5
 
 
-def surges(short: Mapping[str, float], short_total: float, long: Mapping[str, float],
-           long_total: float, *, top_k: int = TOP_K, min_before: float = 10.0) -> dict[str, tuple[float, float]]:
+def surges(short: Mapping[str, float], short_total: float, long: Mapping[str, float], long_total: float,
+           *, top_k: int = TOP_K, min_before: float = 10.0) -> dict[str, tuple[float, float]]:
     """video_id -> (share over the short window, that share minus the share in the time before it).
 
     `long` covers the baseline including the short window; the window is taken out so a surge
