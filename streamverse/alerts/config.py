@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streamverse.alerts.rules import _seconds
-from streamverse.alerts.yamlfile import parse_yaml
 from streamverse.errors import ConfigError
 from streamverse.incidents.policies import Matcher
+from streamverse.yamlfile import parse_yaml
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "alerting.yaml"
 

@@ -10,12 +10,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streamverse.alerts.enums import RuleKind
-from streamverse.alerts.yamlfile import line_of, parse_yaml
 from streamverse.durations import parse_duration
 from streamverse.errors import ConfigError, UsageError
 from streamverse.slo import engine as slo_engine
 from streamverse.slo.models import SLO
 from streamverse.slo.queries import counter_parts, window_ratio_expr
+from streamverse.yamlfile import line_of, parse_yaml
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:.\-]*$")

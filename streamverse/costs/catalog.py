@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamverse.errors import ConfigError
+from streamverse.yamlfile import line_of
 
 STORAGE_CLASSES = ("hot", "warm", "cold", "archive")
 CATEGORIES = ("cdn_egress", "cache_fill", "requests", "compute", "transcode", "storage", "fixed")
@@ -179,24 +180,6 @@ class Budgets(_Strict):
                 )
             return {k: _dec(x) for k, x in v.items()}
         return v
-
-
-def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at a pydantic error location (deepest node found)."""
-    best = node
-    for key in loc:
-        nxt = None
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(key):
-                    nxt, best = v, k
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
-            nxt = best = node.value[key]
-        if nxt is None:
-            break
-        node = nxt
-    return best.start_mark.line + 1 if best is not None else None
 
 
 def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:

@@ -12,13 +12,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamverse.errors import ConfigError, UsageError
 from streamverse.incidents.enums import PolicyMode
 from streamverse.incidents.runbooks import RUNBOOKS
 from streamverse.incidents.schemas import AlertEvent
+from streamverse.yamlfile import line_of, parse_yaml
 
 DEFAULT_FILE = "policies.yaml"
 _MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
@@ -127,53 +127,17 @@ class PolicyFile(BaseModel):
     policies: list[Policy]
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    best = node
-    for key in loc:
-        nxt = None
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == key:
-                    nxt, best = v, k
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
-            nxt = best = node.value[key]
-        if nxt is None:
-            break
-        node = nxt
-    return best.start_mark.line + 1 if best is not None else None
-
-
 def parse_policies(text: str, source: str = "<memory>") -> list[Policy]:
     """Validated policies, or a ConfigError naming file, line and field."""
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            file=source,
-            line=mark.line + 1 if mark else None,
-        ) from None
-    if not isinstance(data, dict):
-        raise ConfigError("a policy file is a mapping with a `policies` list", file=source, line=1)
-    try:
-        parsed = PolicyFile.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(x for x in err["loc"] if isinstance(x, int) or not str(x).startswith("function-"))
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(
-            msg, file=source, line=_line_of(node, loc), field=".".join(str(x) for x in loc) or None
-        ) from None
+    parsed, node = parse_yaml(text, PolicyFile, source,
+                              top_message="a policy file is a mapping with a `policies` list")
     names = [p.name for p in parsed.policies]
     for i, name in enumerate(names):
         if names.index(name) != i:
             raise ConfigError(
                 f"duplicate policy name {name!r}",
                 file=source,
-                line=_line_of(node, ("policies", i, "name")),
+                line=line_of(node, ("policies", i, "name")),
                 field=f"policies.{i}.name",
             )
     return parsed.policies

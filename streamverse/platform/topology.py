@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from streamverse.errors import ConfigError
 from streamverse.sizes import parse_size
+from streamverse.yamlfile import line_of
 
 DEFAULT_TOPOLOGY = "topology.yaml"
 FIBER_KM_PER_MS = 200.0  # light in fibre covers ~200 km per millisecond
@@ -150,29 +151,6 @@ def rtt_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * one_way + 8.0
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at a pydantic error location."""
-    best = node
-    for key in loc:
-        if node is None:
-            break
-        nxt = None
-        if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-            for k, v in node.value:
-                if k.value == key:
-                    nxt = v
-                    best = k
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if 0 <= key < len(node.value):
-                nxt = node.value[key]
-                best = nxt
-        node = nxt
-        if nxt is not None and not isinstance(key, int):
-            best = best  # keep the key's own line for scalar fields
-    return best.start_mark.line + 1 if best is not None else None
-
-
 def parse_topology(text: str, source: str = "<memory>") -> Topology:
     """Validate topology YAML text, raising ConfigError with file, line and field."""
     try:
@@ -193,7 +171,7 @@ def parse_topology(text: str, source: str = "<memory>") -> Topology:
         err = exc.errors()[0]
         loc = tuple(x for x in err["loc"] if x not in ("function-after",))
         field = ".".join(str(x) for x in loc) or None
-        raise ConfigError(err["msg"], file=source, line=_line_of(node, loc), field=field) from None
+        raise ConfigError(err["msg"], file=source, line=line_of(node, loc), field=field) from None
 
 
 def load_topology(path: Path | str | None = None) -> Topology:

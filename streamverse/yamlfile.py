@@ -1,4 +1,8 @@
-"""YAML files validated by pydantic, with errors that name the file, line and field."""
+"""YAML files validated by pydantic, with errors that name the file, line and field.
+
+One place for every configuration file (alerting, rules, policies, topology, prices), so a
+bad value reads the same wherever it is made.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
         nxt = None
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
-                if k.value == key:
+                if k.value == str(key):
                     nxt, best = v, k
                     break
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
@@ -30,7 +34,8 @@ def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return best.start_mark.line + 1 if best is not None else None
 
 
-def parse_yaml(text: str, model: type[M], source: str) -> tuple[M, yaml.Node | None]:
+def parse_yaml(text: str, model: type[M], source: str, *,
+               top_message: str = "expected a mapping at the top of the file") -> tuple[M, yaml.Node | None]:
     """The validated model and the YAML node tree (for later line lookups)."""
     try:
         node = yaml.compose(text)
@@ -43,7 +48,7 @@ def parse_yaml(text: str, model: type[M], source: str) -> tuple[M, yaml.Node | N
             line=mark.line + 1 if mark else None,
         ) from None
     if not isinstance(data, dict):
-        raise ConfigError("expected a mapping at the top of the file", file=source, line=1)
+        raise ConfigError(top_message, file=source, line=1)
     try:
         return model.model_validate(data), node
     except ValidationError as exc:
