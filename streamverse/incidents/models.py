@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from streamverse.api.models import UTCDateTime
+from streamverse.db import UTCDateTime
 from streamverse.incidents.enums import IncidentStatus, RunStatus, Severity
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from streamverse.platform.models import UTCDateTime
+from streamverse.db import UTCDateTime
 
 
 class UserProfile(SQLModel, table=True):
