@@ -1,7 +1,8 @@
 """Control-plane routes for the platform: status, faults and remediation actions, over HTTP.
 
 The control plane never touches platform objects: every route here forwards to the
-platform's control endpoints (`streamverse.platform.control_app`) with the shared control
+platform's control endpoints (`streamverse.platform.control_app`, whose bodies the simple
+actions reuse, so both sides validate alike) with the shared control
 key, carrying the caller's trace so one trace id links the audit record to the platform's
 logs. Roles: reading is viewer, remediation responder, fault injection admin.
 """
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from streamverse.api.deps import AdminDep, ResponderDep, ViewerDep
 from streamverse.durations import parse_duration
 from streamverse.errors import UsageError
+from streamverse.platform.control_app import PurgeBody, RateLimitBody, ScaleBody, SwitchBody
 from streamverse.platform.tracing import continue_or_start, new_span_id, parse_traceparent
 
 log = logging.getLogger("streamverse.api.platform")
@@ -114,33 +116,6 @@ class TtlAction(_Body):
             except UsageError as exc:
                 raise ValueError(str(exc)) from None
         return self
-
-
-class PurgeAction(_Body):
-    """Drop cached objects under a prefix."""
-
-    prefix: str = Field(min_length=1, max_length=500)
-    pops: list[str] | None = Field(None, min_length=1)
-
-
-class ScaleAction(_Body):
-    """Multiply origin capacity."""
-
-    factor: float = Field(gt=0, le=100)
-
-
-class SwitchAction(_Body):
-    """The origin that should serve cache misses."""
-
-    origin: str = Field(min_length=1, max_length=100)
-
-
-class RateLimitAction(_Body):
-    """A gateway rate limit for a scope ("user", "ip") or one key ("ip:10.0.0.1")."""
-
-    key: str = Field(min_length=1, max_length=200)
-    rate_per_s: float = Field(gt=0)
-    burst: int = Field(ge=1)
 
 
 def platform_control_url(settings: Any) -> str | None:
@@ -295,28 +270,28 @@ async def set_ttl(body: TtlAction, request: Request, _token: ResponderDep) -> An
 
 
 @router.post("/actions/purge", summary="Drop cached objects under a prefix (responder)")
-async def purge(body: PurgeAction, request: Request, _token: ResponderDep) -> Any:
+async def purge(body: PurgeBody, request: Request, _token: ResponderDep) -> Any:
     """Remove stale or bad objects from caches."""
     _audit(request, action="purge", prefix=body.prefix)
     return await forward(request, "POST", "/control/cdn/purge", body=body.model_dump())
 
 
 @router.post("/actions/scale-origin", summary="Scale origin capacity (responder)")
-async def scale_origin(body: ScaleAction, request: Request, _token: ResponderDep) -> Any:
+async def scale_origin(body: ScaleBody, request: Request, _token: ResponderDep) -> Any:
     """More origin capacity for a miss storm."""
     _audit(request, action="scale-origin", factor=body.factor)
     return await forward(request, "POST", "/control/origin/scale", body=body.model_dump())
 
 
 @router.post("/actions/switch-origin", summary="Serve misses from another origin (responder)")
-async def switch_origin(body: SwitchAction, request: Request, _token: ResponderDep) -> Any:
+async def switch_origin(body: SwitchBody, request: Request, _token: ResponderDep) -> Any:
     """Fail over to the backup origin."""
     _audit(request, action="switch-origin", origin=body.origin)
     return await forward(request, "POST", "/control/origin/switch", body=body.model_dump())
 
 
 @router.post("/actions/set-rate-limit", summary="Set a gateway rate limit (responder)")
-async def set_rate_limit(body: RateLimitAction, request: Request, _token: ResponderDep) -> Any:
+async def set_rate_limit(body: RateLimitBody, request: Request, _token: ResponderDep) -> Any:
     """Tighten limits against abuse, loosen them for a launch."""
     _audit(request, action="set-rate-limit", key=body.key, rate_per_s=body.rate_per_s, burst=body.burst)
     return await forward(request, "POST", "/control/ratelimits", body=body.model_dump())
