@@ -34,12 +34,10 @@ def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return best.start_mark.line + 1 if best is not None else None
 
 
-def parse_yaml(text: str, model: type[M], source: str, *,
-               top_message: str = "expected a mapping at the top of the file") -> tuple[M, yaml.Node | None]:
-    """The validated model and the YAML node tree (for later line lookups)."""
+def compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """(node tree, plain data) of YAML text; a syntax error names the file and line."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        return yaml.compose(text), yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(
@@ -47,6 +45,12 @@ def parse_yaml(text: str, model: type[M], source: str, *,
             file=source,
             line=mark.line + 1 if mark else None,
         ) from None
+
+
+def parse_yaml(text: str, model: type[M], source: str, *,
+               top_message: str = "expected a mapping at the top of the file") -> tuple[M, yaml.Node | None]:
+    """The validated model and the YAML node tree (for later line lookups)."""
+    node, data = compose(text, source)
     if not isinstance(data, dict):
         raise ConfigError(top_message, file=source, line=1)
     try:

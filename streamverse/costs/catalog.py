@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamverse.errors import ConfigError
-from streamverse.yamlfile import line_of
+from streamverse.yamlfile import compose, line_of
 
 STORAGE_CLASSES = ("hot", "warm", "cold", "archive")
 CATEGORIES = ("cdn_egress", "cache_fill", "requests", "compute", "transcode", "storage", "fixed")
@@ -182,18 +182,6 @@ class Budgets(_Strict):
         return v
 
 
-def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    try:
-        return yaml.compose(text), yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            file=source,
-            line=mark.line + 1 if mark else None,
-        ) from None
-
-
 def _raise(exc: ValidationError, node: yaml.Node | None, source: str) -> None:
     err = exc.errors()[0]
     loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
@@ -204,7 +192,7 @@ def _raise(exc: ValidationError, node: yaml.Node | None, source: str) -> None:
 
 def parse_prices(text: str, source: str = "<memory>", *, regions: list[str] | None = None) -> PriceCatalog:
     """Validate price YAML; `regions` (the topology's) must each have egress and request prices."""
-    node, data = _compose(text, source)
+    node, data = compose(text, source)
     if not isinstance(data, dict):
         raise ConfigError("the price catalog must be a mapping", file=source, line=1)
     for section in ("storage", "lifecycle"):  # point at the offending key, not its section
@@ -266,7 +254,7 @@ def load_prices(path: Path | str | None = None, *, regions: list[str] | None = N
 def load_budgets(path: Path | str | None = None) -> Budgets:
     """Monthly budgets per category from a file, or the shipped default."""
     text, source = _read(path, DEFAULT_BUDGETS)
-    node, data = _compose(text, source)
+    node, data = compose(text, source)
     if not isinstance(data, dict):
         raise ConfigError("the budgets file must be a mapping with `budgets:`", file=source, line=1)
     try:

@@ -12,12 +12,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamverse.errors import ConfigError
 from streamverse.sizes import parse_size
-from streamverse.yamlfile import line_of
+from streamverse.yamlfile import compose, line_of
 
 DEFAULT_TOPOLOGY = "topology.yaml"
 FIBER_KM_PER_MS = 200.0  # light in fibre covers ~200 km per millisecond
@@ -153,15 +152,7 @@ def rtt_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def parse_topology(text: str, source: str = "<memory>") -> Topology:
     """Validate topology YAML text, raising ConfigError with file, line and field."""
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            file=source, line=mark.line + 1 if mark else None,
-        ) from None
+    node, data = compose(text, source)
     if not isinstance(data, dict):
         raise ConfigError("the topology must be a mapping with origins and regions",
                           file=source, line=1)
