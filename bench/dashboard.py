@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streamverse.api import service  # noqa: E402
-from streamverse.api.app import create_app  # noqa: E402
 from streamverse.settings import Settings  # noqa: E402
+from streamverse.system.app import create_app  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.dashboard.browser import (  # noqa: E402
     CHROMIUM,

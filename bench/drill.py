@@ -22,8 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streamverse.alerts.drill_live import LiveTarget, LiveThread, private_settings, run_live  # noqa: E402
 from streamverse.settings import Settings  # noqa: E402
+from streamverse.system.drill_live import LiveTarget, LiveThread, private_settings, run_live  # noqa: E402
 
 SCRAPE_S = 5.0
 EVAL_S = 5.0
@@ -66,6 +66,7 @@ def main() -> None:
     prom_wait_s = 300.0 if quick else 600.0
 
     from streamverse.collectors.live import scrape_targets
+
     from streamverse.collectors.prometheus_process import start_alertmanager, start_prometheus
     from streamverse.db import get_engine
     from streamverse.slo.loader import default_slo_file, load_files

@@ -186,10 +186,10 @@ def main() -> None:
 
     import uvicorn
 
-    from streamverse.api.app import create_app
     from streamverse.collectors.rum import resolved_ingest_key
     from streamverse.db import get_engine
     from streamverse.settings import Settings
+    from streamverse.system.app import create_app
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-rum-"))
     settings = Settings(data_dir=tmp, jwt_secret="bench-" + "x" * 32)

@@ -39,7 +39,7 @@ from streamverse.collectors.embedded import EmbeddedStore  # noqa: E402
 from streamverse.collectors.prometheus_process import start_prometheus  # noqa: E402
 from streamverse.collectors.prometheus_store import PrometheusStore  # noqa: E402
 from streamverse.collectors.promql import evaluate_range  # noqa: E402
-from streamverse.collectors.store import Sample  # noqa: E402
+from streamverse.metricstore import Sample  # noqa: E402
 
 NAME = "bench_requests_total"
 PROM_MAX_POINTS = 11_000

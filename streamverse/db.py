@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import JSON, Column, DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Field, Session, SQLModel, create_engine
 
 _ENGINES: dict[str, Engine] = {}
 
@@ -35,24 +36,15 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _import_models() -> None:
-    """Every area's tables must be registered before create_all."""
-    import importlib
+def utc_column(**kw: Any) -> Any:
+    """A UTC timestamp field (see UTCDateTime)."""
+    return Field(sa_type=UTCDateTime, **kw)
 
-    for module in (
-        "streamverse.api.models",
-        "streamverse.platform.models",
-        "streamverse.platform.models_users",
-        "streamverse.platform.media.models",
-        "streamverse.collectors.models",
-        "streamverse.incidents.models",
-        "streamverse.alerts.models",
-    ):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # an area that has no tables yet
-            if exc.name != module:
-                raise
+
+def json_column(default: Any = None) -> Any:
+    """A JSON field that is never NULL (an empty dict unless `default` makes something else)."""
+    factory = (lambda: {}) if default is None else default
+    return Field(default_factory=factory, sa_column=Column(JSON, nullable=False))
 
 
 def get_engine(url: str) -> Engine:
@@ -75,9 +67,14 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-def init_db(engine: Engine) -> None:
-    """Create every area's tables that do not exist yet."""
-    _import_models()
+def init_db(engine: Engine, *models: ModuleType) -> None:
+    """Create the tables registered so far that do not exist yet.
+
+    An area's tables register when its `models` module is imported; a caller names the
+    model modules it writes to (`init_db(engine, alerts_models)`), and
+    `streamverse.system.tables` imports them all, so the assembled system creates every table.
+    """
+    del models  # passing them is what made sure they were imported
     SQLModel.metadata.create_all(engine)
 
 

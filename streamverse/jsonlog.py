@@ -14,7 +14,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from streamverse.platform.tracing import current_trace
+from streamverse.tracing import current_trace
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}

@@ -12,6 +12,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from streamverse.settings import Settings
+from streamverse.system.tables import register_tables
+
+# Every area's tables registered up front, as the assembled system does, so a test's
+# `init_db` creates them all whatever it imported first.
+register_tables()
 
 PG_ADMIN_URL = os.environ.get(
     "STREAMVERSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -57,7 +62,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     from streamverse import db
 
     engine = db.get_engine(url)
-    db._import_models()
+    register_tables()
     SQLModel.metadata.drop_all(engine)
     return url
 

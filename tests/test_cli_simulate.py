@@ -16,7 +16,7 @@ EXE = ROOT / ".venv" / "bin" / "streamverse"
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "STREAMVERSE_DATA_DIR": str(tmp_path / "data")}
-    exe = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "streamverse.cli"]
+    exe = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "streamverse.system.cli"]
     return subprocess.run([*exe, *args], capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
 
 

@@ -8,15 +8,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streamverse.alerts.rules import _seconds
+from streamverse.collectors.selector import Matcher, parse_matcher
 from streamverse.errors import ConfigError
-from streamverse.incidents.policies import Matcher
 from streamverse.yamlfile import parse_yaml
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "alerting.yaml"
 
 
 def _matchers(value: list[str]) -> list[Matcher]:
-    return [Matcher.parse(v) for v in value]
+    return [parse_matcher(v) for v in value]
 
 
 def matches(matchers: list[Matcher], labels: dict[str, str]) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 from streamverse.alerts.config import AlertingConfig, InhibitRule, Route, matches
 from streamverse.alerts.enums import AlertStatus
 from streamverse.alerts.evaluator import Alert
-from streamverse.incidents.policies import Matcher
+from streamverse.collectors.selector import Matcher, parse_matcher
 
 
 @dataclass
@@ -44,7 +44,7 @@ def silence_from_row(row: Any) -> ActiveSilence:
         return d.timestamp() if d else 0.0
 
     return ActiveSilence(
-        int(row.id), [Matcher.parse(m) for m in row.matchers], ts(row.starts_at), ts(row.ends_at)
+        int(row.id), [parse_matcher(m) for m in row.matchers], ts(row.starts_at), ts(row.ends_at)
     )
 
 

@@ -1,10 +1,14 @@
-"""Alert tables: current state per fingerprint, history, silences, the notification outbox."""
+"""Alert tables (current state per fingerprint, history, silences, the notification outbox) and
+the AlertEvent that incidents and remediation consume."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -166,3 +170,40 @@ class ExternalFinding(SQLModel):
     value: float | None = None
     for_s: float = Field(0.0, ge=0)
     incident: bool = True  # False: notify only, never open an incident
+
+
+# -- the event other areas consume ---------------------------------------------------------
+class AlertEvent(BaseModel):
+    """One alert state change, as the alerts area (or an Alertmanager webhook) reports it."""
+
+    fingerprint: str = PydanticField(min_length=1, max_length=200,
+                                     description="stable id of the alert series")
+    name: str = PydanticField(min_length=1, max_length=300, description="alertname")
+    labels: dict[str, str] = PydanticField(default_factory=dict)
+    annotations: dict[str, str] = PydanticField(default_factory=dict)
+    severity: str | None = PydanticField(None, description="page, ticket, critical, warning, ... or sevN")
+    status: Literal["firing", "resolved"] = "firing"
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    source: str = PydanticField("alerts", max_length=100, description="alerts, alertmanager, drill, ...")
+    inhibited_by: str | None = PydanticField(
+        None, max_length=300, description="the firing alert that inhibits this one; automation only suggests")
+
+    @property
+    def service(self) -> str | None:
+        """The affected service, from the usual labels."""
+        return self.labels.get("service") or self.labels.get("sloth_service") or self.labels.get("job")
+
+    @property
+    def region(self) -> str | None:
+        """The affected region, when the alert has one."""
+        return self.labels.get("region")
+
+    @property
+    def effective_severity(self) -> str | None:
+        """Severity given directly, else the label Prometheus rules carry."""
+        return self.severity or self.labels.get("severity") or self.labels.get("sloth_severity")
+
+
+AlertHandler = Callable[[AlertEvent], "int | None"]
+"""Who takes alert events (the composition root wires incidents and remediation): returns the incident id."""

@@ -25,6 +25,8 @@ from streamverse.alerts.grouping import (
     silence_from_row,
 )
 from streamverse.alerts.models import (
+    AlertEvent,
+    AlertHandler,
     AlertHistory,
     AlertState,
     ExternalFinding,
@@ -35,14 +37,13 @@ from streamverse.alerts.models import (
 from streamverse.alerts.notify import Notifier, pagerduty_event, requests_for
 from streamverse.alerts.rules import Rule
 from streamverse.clock import Clock
+from streamverse.collectors.selector import parse_matcher
 from streamverse.db import session_scope
 from streamverse.durations import parse_duration
 from streamverse.errors import UsageError
-from streamverse.incidents.policies import Matcher
-from streamverse.incidents.schemas import AlertEvent
 
 log = logging.getLogger("streamverse.alerts")
-AlertHook = Callable[[AlertEvent], Any]
+
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -152,7 +153,7 @@ def create_silence(*, session: Session, silence_in: SilenceCreate, author: str, 
     """A silence; its creation is announced in the history (and to webhook targets by the loop)."""
     now = clock.now()
     try:
-        [Matcher.parse(m) for m in silence_in.matchers]
+        [parse_matcher(m) for m in silence_in.matchers]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not silence_in.matchers:
@@ -287,7 +288,7 @@ class AlertService:
         clock: Clock,
         rules: Sequence[Rule],
         config: AlertingConfig,
-        on_alert: AlertHook | None = None,
+        on_alert: AlertHandler | None = None,
         spawn: Callable[[Callable[[], Any]], Any] | None = None,
         notifier: Notifier | None = None,
     ) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from streamverse.alerts import service
 from streamverse.alerts.models import (
+    AlertHandler,
     AlertHistory,
     AlertStateRead,
     SilenceCreate,
@@ -173,14 +174,12 @@ def alertmanager_webhook(
     except IntegrityError:  # the same delivery racing itself
         session.rollback()
         return {"duplicate": True, "incident_ids": []}
-    from streamverse.incidents.views import remediator_for
-
-    rem = remediator_for(request.app)
+    handle: AlertHandler = request.app.state.alert_handler
     ids: list[int] = []
     for ev in events(payload):
-        incident = rem.on_alert(alert=ev, policies=getattr(request.app.state, "incident_policies", None))
-        if incident is not None and incident.id not in ids:
-            ids.append(int(incident.id))
+        incident_id = handle(ev)
+        if incident_id is not None and incident_id not in ids:
+            ids.append(incident_id)
     row = session.get(WebhookDelivery, key)
     row.incident_ids = ids
     session.add(row)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamverse.incidents.schemas import AlertEvent
+from streamverse.alerts.models import AlertEvent
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamverse.api import service
+from streamverse.api import models, service
 from streamverse.api.enums import Role
 from streamverse.clock import utc_iso
 from streamverse.db import get_engine, init_db, session_scope
@@ -20,7 +20,7 @@ def create_token_command(settings: Settings, *, role: str, name: str, json_out: 
     if not name.strip():
         raise UsageError("--name: must not be empty; say who or what the token is for")
     engine = get_engine(settings.resolved_database_url)
-    init_db(engine)
+    init_db(engine, models)
     with session_scope(engine) as session:
         token, secret = service.create_token(session=session, role=parsed, name=name)
     created_at = utc_iso(token.created_at.timestamp())

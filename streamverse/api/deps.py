@@ -14,6 +14,8 @@ from streamverse.api import service
 from streamverse.api.enums import Role
 from streamverse.api.models import ApiToken
 from streamverse.clock import Clock, RealClock
+from streamverse.metricstore import MetricStore
+from streamverse.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="`streamverse token create --role ROLE`")
 
@@ -26,6 +28,16 @@ def get_engine(request: Request) -> Engine:
 def get_clock(request: Request) -> Clock:
     """The app's clock (real in live runs, virtual in tests)."""
     return getattr(request.app.state, "clock", None) or RealClock()
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was made with."""
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> MetricStore:
+    """The app's one metric store, made by the composition root (embedded or Prometheus)."""
+    return request.app.state.metric_store
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -42,6 +54,8 @@ def get_session(request: Request) -> Iterator[Session]:
 # scope="function": commit before the client sees the answer, so a 200 means it is stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[MetricStore, Depends(get_store)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

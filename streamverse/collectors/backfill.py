@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from streamverse.collectors.store import Sample
 from streamverse.errors import StreamVerseError
+from streamverse.metricstore import Sample
 
 BLOCK_S = 7200  # promtool's block duration
 PROMTOOL = "/usr/bin/promtool"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streamverse.clock import Clock
-from streamverse.collectors.store import MetricStore, Sample
+from streamverse.metricstore import MetricStore, Sample
 from streamverse.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamverse.clock import Clock
-from streamverse.collectors.store import MetricStore, Sample
+from streamverse.metricstore import MetricStore, Sample
 
 log = logging.getLogger(__name__)
 

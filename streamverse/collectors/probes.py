@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from streamverse.clock import Clock
-from streamverse.collectors.store import MetricStore, Sample
+from streamverse.metricstore import MetricStore, Sample
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from streamverse.clock import Clock, RealClock
 from streamverse.collectors.embedded import concat_frames
 from streamverse.collectors.selector import parse_selector
-from streamverse.collectors.store import Sample
 from streamverse.errors import StreamVerseError, UsageError
+from streamverse.metricstore import Sample
 
 T = TypeVar("T")
 
@@ -175,6 +175,10 @@ class PrometheusStore:
             return requests.get(f"{self.url}/-/healthy", timeout=2.0).status_code == 200
         except requests.RequestException:
             return False
+
+    def flush(self) -> int:
+        """Nothing is buffered here: Prometheus owns its storage."""
+        return 0
 
     def close(self) -> None:
         """Nothing to flush: Prometheus owns its storage."""

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from streamverse.api.deps import ClockDep, ViewerDep
+from streamverse.api.deps import ClockDep, ViewerDep, get_store
 from streamverse.errors import ConfigError, StreamVerseError
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
@@ -71,17 +71,6 @@ def _cache(request: Request) -> AnswerCache:
     if cache is None:
         cache = state.metrics_query_cache = AnswerCache()
     return cache
-
-
-def _store(request: Request) -> Any:
-    """The app's store (tests may set app.state.metric_store), else one made from the settings once."""
-    state = request.app.state
-    store = getattr(state, "metric_store", None) or getattr(state, "metrics_query_store", None)
-    if store is None:
-        from streamverse.collectors.service import make_store
-
-        store = state.metrics_query_store = make_store(state.settings)
-    return store
 
 
 def downsample(ts: np.ndarray, values: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +149,7 @@ def _answer(
     if hit is not None:
         return {**hit, "cached": True}
     try:
-        df = run(_store(request))
+        df = run(get_store(request))
     except (ConfigError, ValueError) as exc:
         raise HTTPException(422, detail=f"cannot run this query: {exc}") from None
     except StreamVerseError as exc:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from streamverse.clock import Clock
-from streamverse.collectors.store import MetricStore, Sample
+from streamverse.metricstore import MetricStore, Sample
 from streamverse.platform.metrics import STARTUP_BUCKETS
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streamverse.clock import Clock
 from streamverse.collectors.prometheus_config import ScrapeTarget, as_targets
-from streamverse.collectors.store import MetricStore, Sample
+from streamverse.metricstore import MetricStore, Sample
 
 log = logging.getLogger(__name__)
 

@@ -173,3 +173,32 @@ class _Parser:
 
 def _matches_empty(m: Matcher) -> bool:
     return m.matches({})
+
+
+_LOOSE = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
+
+
+def parse_matcher(text: str) -> Matcher:
+    """One Alertmanager-style matcher (`severity="page"`, `alertname=~"Origin.*"`, `region!=us-east`).
+
+    The same Matcher the selectors use, so routing, silences, inhibition and automation
+    policies match labels exactly as PromQL does (anchored regexes, missing label = "").
+    Alertmanager also accepts an unquoted value; so do we.
+    """
+    m = _LOOSE.match(text)
+    if not m:
+        raise ValueError(f'a matcher looks like severity="page" or alertname=~"Origin.*", got {text!r}')
+    label, op, raw = m.groups()
+    value = raw
+    if raw[:1] in ('"', "'", "`"):
+        p = _Parser(raw)
+        value = p.parse_string()
+        if p.pos != len(raw):
+            raise ValueError(f"unexpected {raw[p.pos:]!r} after the quoted value in {text!r}")
+    regex = None
+    if op in ("=~", "!~"):
+        try:
+            regex = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {value!r}: {exc}") from None
+    return Matcher(label, op, value, regex)

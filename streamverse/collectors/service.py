@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streamverse.collectors.store import MetricStore
 from streamverse.errors import ConfigError
+from streamverse.metricstore import MetricStore
 from streamverse.settings import Settings
 
 METRICS_FILE = "metrics.db"

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session
 
 from streamverse.api import service as api_service
-from streamverse.api.deps import ViewerDep, get_clock
+from streamverse.api.deps import ViewerDep, get_clock, get_store
 from streamverse.collectors.rum import DIMS, MAX_BATCH, RumAggregator, resolved_ingest_key
 
 router = APIRouter(tags=["telemetry"])
@@ -34,14 +34,8 @@ def get_aggregator(request: Request) -> RumAggregator:
     state = request.app.state
     agg = getattr(state, "rum", None)
     if agg is None:
-        settings = state.settings
-        store = None
-        if settings.metric_store == "embedded":  # Prometheus scrapes /rum/metrics instead
-            from streamverse.collectors.service import make_store
-
-            def store() -> Any:
-                return make_store(settings)
-
+        # Prometheus scrapes /rum/metrics instead of taking writes from us
+        store = get_store(request) if state.settings.metric_store == "embedded" else None
         agg = state.rum = RumAggregator(clock=get_clock(request), store=store)
     return agg
 

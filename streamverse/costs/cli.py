@@ -30,10 +30,11 @@ def _topology_and_prices(prices: Path | None) -> tuple[Any, Any]:
 
 def _engine(settings: Any) -> Any:
     """The control plane's database, where the alert loop picks up reported findings."""
+    from streamverse.alerts import models as alerts_models
     from streamverse.db import get_engine, init_db
 
     engine = get_engine(settings.resolved_database_url)
-    init_db(engine)
+    init_db(engine, alerts_models)
     return engine
 
 

@@ -8,17 +8,16 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from streamverse.api.deps import ClockDep, ViewerDep
+from streamverse.api.deps import ClockDep, StoreDep, ViewerDep
 from streamverse.slo.report_views import check_format, check_month
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 
 @router.get("/cost", summary="The month's cost report (html, pdf or json)")
-def cost_report(request: Request, _: ViewerDep, clock: ClockDep, month: str,
+def cost_report(request: Request, _: ViewerDep, clock: ClockDep, store: StoreDep, month: str,
                 format: str = "html") -> Response:  # noqa: A002 - the query parameter users type
     """Breakdown, trend, forecast and savings, from metered usage and the price catalog."""
-    from streamverse.collectors.service import make_store
     from streamverse.costs.catalog import load_budgets, load_prices
     from streamverse.costs.report import build_report, render_html, render_pdf
     from streamverse.output import _clean
@@ -29,7 +28,7 @@ def cost_report(request: Request, _: ViewerDep, clock: ClockDep, month: str,
     settings = request.app.state.settings
     topology = load_topology(settings.topology_file)
     catalog = load_prices(None, regions=[r.name for r in topology.regions])
-    data = build_report(store=make_store(settings), catalog=catalog, budgets=load_budgets(None),
+    data = build_report(store=store, catalog=catalog, budgets=load_budgets(None),
                         topology=topology, month=month, now=clock.now())
     name = f"cost-report-{month}.{format}"
     if format == "json":

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from streamverse.api.deps import ResponderDep, SessionDep, ViewerDep, get_clock
+from streamverse.api.deps import ResponderDep, SessionDep, StoreDep, ViewerDep, get_clock
 
 router = APIRouter(prefix="/costs", tags=["costs"])
 
@@ -23,17 +23,17 @@ def _topology_and_prices(request: Request) -> tuple[Any, Any]:
 @router.get("/summary", summary="A month's spend: breakdown, unit costs, forecast and budgets")
 def summary(
     request: Request,
+    store: StoreDep,
     _: ViewerDep,
     month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (UTC)")],
 ) -> dict[str, Any]:
     """The cost report's data for one month (no charts)."""
-    from streamverse.collectors.service import make_store
     from streamverse.costs.catalog import load_budgets
     from streamverse.costs.report import build_report
 
     topology, catalog = _topology_and_prices(request)
     return build_report(
-        store=make_store(request.app.state.settings),
+        store=store,
         catalog=catalog,
         budgets=load_budgets(request.app.state.settings.budgets_file),
         topology=topology,
@@ -43,9 +43,8 @@ def summary(
 
 
 @router.post("/check", summary="Check budgets and spend spikes now and report them as alerts (responder)")
-def check(request: Request, session: SessionDep, _: ResponderDep) -> dict[str, Any]:
+def check(request: Request, session: SessionDep, store: StoreDep, _: ResponderDep) -> dict[str, Any]:
     """What the live loop does every few minutes: findings go to the alerts area (GET /alerts shows them)."""
-    from streamverse.collectors.service import make_store
     from streamverse.costs.catalog import load_budgets
     from streamverse.costs.flows import run_cost_check
 
@@ -53,7 +52,7 @@ def check(request: Request, session: SessionDep, _: ResponderDep) -> dict[str, A
     _, catalog = _topology_and_prices(request)
     return run_cost_check(
         session=session,
-        store=make_store(settings),
+        store=store,
         catalog=catalog,
         budgets=load_budgets(settings.budgets_file),
         now=get_clock(request).now(),

@@ -48,53 +48,6 @@ class Severity(StrEnum):
         return int(self.value[-1])
 
 
-class RunStatus(StrEnum):
-    """StackStorm-style run states; awaiting_approval is a real, persisted pause."""
-
-    requested = "requested"
-    awaiting_approval = "awaiting_approval"
-    approved = "approved"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    rolled_back = "rolled_back"
-    rejected = "rejected"
-
-
-FINAL_RUN_STATUSES = (RunStatus.succeeded, RunStatus.failed, RunStatus.rolled_back, RunStatus.rejected)
-ACTIVE_RUN_STATUSES = (
-    RunStatus.requested,
-    RunStatus.awaiting_approval,
-    RunStatus.approved,
-    RunStatus.running,
-)
-
-
-class RunPhase(StrEnum):
-    """Where a running run is, so reconciliation after a crash knows what may already have changed."""
-
-    pending = "pending"
-    applying = "applying"
-    verifying = "verifying"
-    rolling_back = "rolling_back"
-    done = "done"
-
-
-class TriggerKind(StrEnum):
-    """Who or what asked for a run."""
-
-    user = "user"
-    alert = "alert"
-    policy = "policy"
-
-
-class PolicyMode(StrEnum):
-    """auto runs the runbook at once; suggest waits for a responder to click."""
-
-    auto = "auto"
-    suggest = "suggest"
-
-
 class TimelineKind(StrEnum):
     """What a timeline entry records."""
 

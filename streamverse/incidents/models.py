@@ -1,4 +1,4 @@
-"""Incident tables (incident, its alerts, timeline, runbook runs, run locks) and their API schemas."""
+"""Incident tables (incident, its alerts, timeline) and their API schemas."""
 
 from __future__ import annotations
 
@@ -8,17 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from streamverse.db import UTCDateTime
-from streamverse.incidents.enums import IncidentStatus, RunStatus, Severity
-
-
-def _ts(**kw: Any) -> Any:
-    return Field(sa_type=UTCDateTime, **kw)
-
-
-def _json(default: Any = None) -> Any:
-    factory = (lambda: {}) if default is None else default
-    return Field(default_factory=factory, sa_column=Column(JSON, nullable=False))
+from streamverse.db import json_column, utc_column
+from streamverse.incidents.enums import IncidentStatus, Severity
 
 
 # -- incidents -----------------------------------------------------------------------------------
@@ -39,15 +30,15 @@ class Incident(IncidentBase, table=True):
     severity: str = Field(max_length=8)  # type: ignore[assignment]
     status: str = Field(default=IncidentStatus.triggered.value, max_length=16, index=True)
     commander: str | None = Field(None, max_length=200)
-    roles: dict[str, str] = _json()
+    roles: dict[str, str] = json_column()
     created_by: str = Field(max_length=200)
     description: str | None = Field(None, sa_column=Column(Text))
-    started_at: datetime = _ts()
-    acknowledged_at: datetime | None = _ts(default=None)
-    mitigated_at: datetime | None = _ts(default=None)
-    resolved_at: datetime | None = _ts(default=None)
-    postmortem_at: datetime | None = _ts(default=None)
-    updated_at: datetime = _ts()
+    started_at: datetime = utc_column()
+    acknowledged_at: datetime | None = utc_column(default=None)
+    mitigated_at: datetime | None = utc_column(default=None)
+    resolved_at: datetime | None = utc_column(default=None)
+    postmortem_at: datetime | None = utc_column(default=None)
+    updated_at: datetime = utc_column()
     postmortem: dict[str, Any] | None = Field(None, sa_column=Column(JSON, nullable=True))
 
 
@@ -94,11 +85,11 @@ class IncidentAlert(SQLModel, table=True):
     name: str = Field(max_length=300)
     status: str = Field(max_length=16)
     severity: str | None = Field(None, max_length=32)
-    labels: dict[str, str] = _json()
+    labels: dict[str, str] = json_column()
     source: str = Field(default="alerts", max_length=100)
-    first_fired_at: datetime = _ts()
-    last_seen_at: datetime = _ts()
-    resolved_at: datetime | None = _ts(default=None)
+    first_fired_at: datetime = utc_column()
+    last_seen_at: datetime = utc_column()
+    resolved_at: datetime | None = utc_column(default=None)
 
 
 # -- timeline ------------------------------------------------------------------------------------
@@ -115,9 +106,9 @@ class TimelineEvent(TimelineEventBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int | None = Field(None, foreign_key="incident.id", index=True)
     run_id: int | None = Field(None, foreign_key="runbook_run.id", index=True)
-    at: datetime = _ts()
+    at: datetime = utc_column()
     author: str = Field(max_length=200)
-    data: dict[str, Any] = _json()
+    data: dict[str, Any] = json_column()
 
 
 class TimelineEventRead(TimelineEventBase):
@@ -131,81 +122,3 @@ class TimelineEventRead(TimelineEventBase):
 
 class NoteCreate(SQLModel):
     message: str = Field(min_length=1, max_length=5000)
-
-
-# -- runbook runs --------------------------------------------------------------------------------
-class RunbookRunBase(SQLModel):
-    runbook: str = Field(max_length=60)
-    target: str = Field(max_length=200)
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class RunbookRun(RunbookRunBase, table=True):
-    """A runbook run: its plan, who asked and approved, what changed, and how it ended."""
-
-    __tablename__ = "runbook_run"
-
-    id: int | None = Field(default=None, primary_key=True)
-    uid: str = Field(max_length=36, unique=True, description="lock token; known before the row exists")
-    params: dict[str, Any] = _json()
-    plan: dict[str, Any] = _json()
-    status: str = Field(default=RunStatus.requested.value, max_length=20, index=True)
-    phase: str = Field(default="pending", max_length=20)
-    incident_id: int | None = Field(None, foreign_key="incident.id", index=True)
-    requested_by: str = Field(max_length=200)
-    approved_by: str | None = Field(None, max_length=200)
-    rejected_by: str | None = Field(None, max_length=200)
-    idempotency_key: str | None = Field(None, max_length=200, unique=True)
-    trigger: str = Field(default="user", max_length=20)
-    trigger_ref: str | None = Field(None, max_length=300, description="alert fingerprint, rule or user")
-    rule: str | None = Field(None, max_length=200, description="the automation policy that matched")
-    needs_approval: bool = False
-    outcome: str | None = Field(None, sa_column=Column(Text))
-    changes: dict[str, Any] = _json()
-    verification: dict[str, Any] | None = Field(None, sa_column=Column(JSON, nullable=True))
-    requested_at: datetime = _ts()
-    approved_at: datetime | None = _ts(default=None)
-    started_at: datetime | None = _ts(default=None)
-    finished_at: datetime | None = _ts(default=None, index=True)
-
-
-class RunbookRunCreate(SQLModel):
-    target: str = Field(min_length=1, max_length=200)
-    params: dict[str, Any] = Field(default_factory=dict)
-    incident_id: int | None = None
-
-
-class RunbookRunRead(RunbookRunBase):
-    id: int
-    uid: str
-    plan: dict[str, Any]
-    status: RunStatus
-    phase: str
-    incident_id: int | None
-    requested_by: str
-    approved_by: str | None
-    rejected_by: str | None
-    idempotency_key: str | None
-    trigger: str
-    trigger_ref: str | None
-    rule: str | None
-    needs_approval: bool
-    outcome: str | None
-    changes: dict[str, Any]
-    verification: dict[str, Any] | None
-    requested_at: datetime
-    approved_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    events: list[TimelineEventRead] = Field(default_factory=list)
-    playbook: str | None = None
-
-
-class RunLock(SQLModel, table=True):
-    """The database lock: one row per target while a run holds it (used when Redis is not configured)."""
-
-    __tablename__ = "runbook_lock"
-
-    target: str = Field(primary_key=True, max_length=200)
-    token: str = Field(max_length=36)
-    expires_at: float

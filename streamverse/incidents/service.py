@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
+from streamverse.alerts.models import AlertEvent
 from streamverse.clock import Clock, RealClock
+from streamverse.costs.incidents import incident_cost
 from streamverse.errors import StreamVerseError
 from streamverse.incidents.enums import OPEN_STATUSES, IncidentStatus, Severity, TimelineKind
 from streamverse.incidents.models import (
@@ -15,14 +18,11 @@ from streamverse.incidents.models import (
     IncidentAlert,
     IncidentCreate,
     IncidentUpdate,
-    RunbookRun,
     TimelineEvent,
 )
-from streamverse.incidents.schemas import AlertEvent
 
 # Alerts about the same service and region within this long of the incident's last activity join it.
 CORRELATION_WINDOW_S = 30 * 60
-DEFAULT_REVENUE_PER_MINUTE_USD = 100_000.0
 
 # Forward moves only; middle steps may be skipped (an alert can resolve an unacknowledged incident).
 TRANSITIONS: dict[IncidentStatus, set[IncidentStatus]] = {
@@ -36,6 +36,22 @@ TRANSITIONS: dict[IncidentStatus, set[IncidentStatus]] = {
     IncidentStatus.resolved: {IncidentStatus.postmortem},
     IncidentStatus.postmortem: set(),
 }
+
+
+class IncidentActions(Protocol):
+    """What remediation did or suggests for an incident; the remediation area answers this.
+
+    Incidents sit below remediation, so they learn of runs through this interface, which
+    the composition root fills with the remediation area's implementation.
+    """
+
+    def runbook_links(self, *, session: Session, incident_id: int) -> list[dict[str, str]]:
+        """{runbook, playbook, url} for every runbook run or suggested for the incident."""
+        ...
+
+    def actions(self, *, session: Session, incident_id: int) -> list[dict[str, Any]]:
+        """The incident's runbook runs, oldest first, as the postmortem lists them."""
+        ...
 
 
 class InvalidTransition(StreamVerseError):
@@ -369,13 +385,8 @@ def open_or_correlate(
 
 # -- postmortem ----------------------------------------------------------------------------------
 def revenue_impact_usd(*, minutes: float, settings: Any = None, incident: Incident | None = None) -> float:
-    """Cost of the downtime: the costs area's model when it exists, else minutes x revenue per minute."""
+    """Cost of the downtime, by the costs area's one rule (minutes x revenue per minute)."""
     per_minute = getattr(settings, "revenue_per_minute_usd", None)
-    try:
-        from streamverse.costs.incidents import incident_cost
-    except ModuleNotFoundError:
-        rate = per_minute or DEFAULT_REVENUE_PER_MINUTE_USD
-        return round(minutes * float(rate), 2)
     return float(incident_cost(downtime_minutes=max(0.0, minutes), revenue_per_minute_usd=per_minute))
 
 
@@ -384,6 +395,7 @@ def postmortem_draft(
     session: Session,
     incident: Incident,
     error_budget_burned: float | None = None,
+    actions: Sequence[Mapping[str, Any]] = (),
     settings: Any = None,
     clock: Clock | None = None,
 ) -> dict[str, Any]:
@@ -391,11 +403,6 @@ def postmortem_draft(
     end = incident.mitigated_at or incident.resolved_at or _dt(clock)
     downtime_min = max(0.0, (end - incident.started_at).total_seconds() / 60.0)
     events = timeline(session=session, incident_id=incident.id)
-    runs = list(
-        session.exec(
-            select(RunbookRun).where(RunbookRun.incident_id == incident.id).order_by(col(RunbookRun.id))
-        )
-    )
     return {
         "incident_id": incident.id,
         "title": incident.title,
@@ -428,20 +435,7 @@ def postmortem_draft(
         "timeline": [
             {"at": e.at.isoformat(), "kind": e.kind, "author": e.author, "message": e.message} for e in events
         ],
-        "actions": [
-            {
-                "run_id": r.id,
-                "runbook": r.runbook,
-                "target": r.target,
-                "status": r.status,
-                "requested_by": r.requested_by,
-                "approved_by": r.approved_by,
-                "rule": r.rule,
-                "changes": r.changes,
-                "outcome": r.outcome,
-            }
-            for r in runs
-        ],
+        "actions": list(actions),
         "sections": {
             "what_happened": "",
             "root_cause": "",
@@ -458,6 +452,7 @@ def write_postmortem(
     incident: Incident,
     author: str,
     error_budget_burned: float | None = None,
+    actions: Sequence[Mapping[str, Any]] = (),
     settings: Any = None,
     clock: Clock | None = None,
 ) -> dict[str, Any]:
@@ -466,6 +461,7 @@ def write_postmortem(
         session=session,
         incident=incident,
         error_budget_burned=error_budget_burned,
+        actions=actions,
         settings=settings,
         clock=clock,
     )

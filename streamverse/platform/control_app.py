@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from streamverse.durations import parse_duration
 from streamverse.errors import StreamVerseError, UsageError
 from streamverse.platform.faults import SCENARIOS
-from streamverse.platform.tracing import TraceMiddleware
+from streamverse.tracing import TraceMiddleware
 
 log = logging.getLogger("streamverse.platform.control")
 

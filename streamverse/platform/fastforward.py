@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from streamverse.clock import RealClock, VirtualClock
-from streamverse.collectors.store import MetricStore
+from streamverse.metricstore import MetricStore
 from streamverse.platform import abr, audience
 from streamverse.platform.catalog import LADDER, SEGMENT_SECONDS
 from streamverse.platform.fastforward_telemetry import (

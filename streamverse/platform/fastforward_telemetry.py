@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamverse.collectors.store import MetricStore
+from streamverse.metricstore import MetricStore
 from streamverse.platform import audience
 from streamverse.platform import metrics as m
 from streamverse.platform.fastforward_usage import UsageTelemetry
@@ -188,7 +188,7 @@ class TelemetryWriter:
             self._add(m.VIDEO_START_SURGE, (("video_id", vid),), ts, surge)
 
     def _add(self, name: str, labels: tuple[tuple[str, str], ...], ts: float, value: float) -> None:
-        from streamverse.collectors.store import Sample
+        from streamverse.metricstore import Sample
 
         key = (name, labels)
         lab = self._labels.get(key)

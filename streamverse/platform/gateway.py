@@ -32,8 +32,8 @@ from streamverse.platform.gateway_auth import AuthError, Principal, TokenService
 from streamverse.platform.metrics import PlatformMetrics
 from streamverse.platform.ratelimit import Decision, LimitTable, RateLimiter
 from streamverse.platform.start_share import StartShare
-from streamverse.platform.tracing import TraceContext, TraceMiddleware, current_trace
 from streamverse.settings import Settings
+from streamverse.tracing import TraceContext, TraceMiddleware, current_trace
 
 log = logging.getLogger("streamverse.gateway")
 

@@ -22,9 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamverse.clock import Clock
 from streamverse.jsonlog import hash_user_id
 from streamverse.platform.metrics import PlatformMetrics
-from streamverse.platform.tracing import TraceMiddleware
 from streamverse.platform.url_signing import sign_prefix
 from streamverse.settings import Settings
+from streamverse.tracing import TraceMiddleware
 
 log = logging.getLogger("streamverse.upstreams")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from starlette.datastructures import State
 
 from streamverse.api.deps import ClockDep, ViewerDep
+from streamverse.metricstore import MetricStore
 from streamverse.slo.status_cache import StatusCache
 
 router = APIRouter(prefix="/slo", tags=["slo"])
@@ -18,20 +20,12 @@ STATUS_TTL_S = 10.0
 STATUS_MAX_STALE_S = 120.0  # older than this (nobody asked for two minutes): compute before answering
 
 
-def _slos_and_store(state: Any) -> tuple[list[Any], Any]:
-    """The app's SLO set (app.state.slo_files, shipped defaults otherwise) and its metric store."""
-    from streamverse.collectors.service import make_store
-    from streamverse.settings import Settings
+def _slos_and_store(state: State) -> tuple[list[Any], MetricStore]:
+    """The app's SLO set (app.state.slo_files, shipped defaults otherwise) and its one metric store."""
     from streamverse.slo.loader import default_slo_file, load_files
 
     files = getattr(state, "slo_files", None) or [default_slo_file()]
-    store = getattr(state, "metric_store", None)
-    if store is None:
-        store = getattr(state, "slo_store", None)
-        if store is None:
-            settings = getattr(state, "settings", None) or Settings()
-            store = state.slo_store = make_store(settings)
-    return load_files(files).slos, store
+    return load_files(files).slos, state.metric_store
 
 
 def _status_cache(state: Any) -> StatusCache:

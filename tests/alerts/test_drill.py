@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from streamverse.alerts.cli import drill
+from streamverse.system.drill_cli import drill
 
 KEYS = {
     "scenario",
@@ -58,7 +58,7 @@ EXPECTED = {
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_every_crisis_drill_detects_remediates_and_recovers(scenario: str, settings: Any) -> None:
-    from streamverse.alerts.drill import run_fast
+    from streamverse.system.drill_fast import run_fast
 
     target, runs = EXPECTED[scenario]
     report = run_fast(scenario, settings=settings)

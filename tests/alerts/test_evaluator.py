@@ -8,8 +8,8 @@ from streamverse.alerts.enums import AlertStatus
 from streamverse.alerts.evaluator import Evaluator, fingerprint
 from streamverse.alerts.rules import Rule, parse_rules
 from streamverse.collectors.embedded import EmbeddedStore
-from streamverse.collectors.store import Sample
 from streamverse.errors import ConfigError
+from streamverse.metricstore import Sample
 
 T0 = 1_700_000_000.0
 

@@ -24,10 +24,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import Session
 
 from streamverse.api import service as api_service
-from streamverse.api.app import create_app
 from streamverse.collectors.prometheus_process import start_alertmanager, start_prometheus
 from streamverse.db import get_engine, init_db
 from streamverse.platform.metrics import PlatformMetrics
+from streamverse.system.app import create_app
 from tests.conftest import free_port
 
 pytestmark = [

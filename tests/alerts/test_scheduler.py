@@ -12,8 +12,8 @@ from streamverse.alerts.scheduler import AlertScheduler
 from streamverse.alerts.service import AlertService
 from streamverse.clock import RealClock
 from streamverse.collectors.embedded import EmbeddedStore
-from streamverse.collectors.store import Sample
 from streamverse.db import get_engine, init_db
+from streamverse.metricstore import Sample
 
 RULES = """
 version: streamverse/v1

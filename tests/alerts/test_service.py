@@ -19,8 +19,8 @@ from streamverse.alerts.rules import Rule
 from streamverse.alerts.service import AlertService
 from streamverse.clock import VirtualClock
 from streamverse.collectors.embedded import EmbeddedStore
-from streamverse.collectors.store import Sample
 from streamverse.db import get_engine, init_db
+from streamverse.metricstore import Sample
 from tests.conftest import free_port
 
 T0 = 1_700_000_000.0

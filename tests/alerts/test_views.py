@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from streamverse.api import service as api_service
-from streamverse.api.app import create_app
 from streamverse.db import get_engine
+from streamverse.system.app import create_app
 
 
 def _payload(status: str = "firing") -> dict[str, Any]:

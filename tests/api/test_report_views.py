@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from streamverse.api.app import create_app
 from streamverse.api.service import create_token
 from streamverse.db import get_engine, init_db, session_scope
+from streamverse.system.app import create_app
 
 
 def _client(settings):

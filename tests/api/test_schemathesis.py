@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, settings
 from sqlmodel import Session
 
 from streamverse.api import service
-from streamverse.api.app import create_app
 from streamverse.settings import Settings
+from streamverse.system.app import create_app
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 PUBLIC_WRITES = {"/api/v1/rum/beacons"}  # players send beacons with the ingest key, checked in the view

@@ -7,8 +7,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from streamverse.platform.live.runner import LiveSystem, start_live_system
 from streamverse.settings import Settings
+from streamverse.system.live import start_live_system
+from streamverse.system.live_system import LiveSystem
 
 
 class Live:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from streamverse.collectors import chunk_codec
 from streamverse.collectors.embedded import EmbeddedStore, Retention
-from streamverse.collectors.store import Sample
+from streamverse.metricstore import Sample
 
 DAY = 86400.0
 T0 = 1_790_000_000.0 - (1_790_000_000.0 % 3600)

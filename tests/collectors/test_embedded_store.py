@@ -10,8 +10,8 @@ import pytest
 from streamverse.collectors.embedded import EmbeddedStore, canonical_labels
 from streamverse.collectors.selector import SelectorError
 from streamverse.collectors.service import make_store
-from streamverse.collectors.store import MetricStore, Sample
 from streamverse.errors import ConfigError
+from streamverse.metricstore import MetricStore, Sample
 
 T0 = 1_790_000_000.0
 

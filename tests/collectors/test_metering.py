@@ -5,7 +5,7 @@ from __future__ import annotations
 from streamverse.clock import VirtualClock
 from streamverse.collectors.metering import UsageMeter, prometheus_rules, usage_report
 from streamverse.collectors.service import make_store
-from streamverse.collectors.store import Sample
+from streamverse.metricstore import Sample
 from streamverse.settings import Settings
 
 T0 = 1_700_000_000.0

@@ -11,7 +11,7 @@ import pytest
 from streamverse.clock import RealClock
 from streamverse.collectors.probes import BUDGET_S, Prober, ProbeTarget
 from streamverse.collectors.service import make_store
-from streamverse.platform.live.runner import DEMO_PASSWORD
+from streamverse.system.live_system import DEMO_PASSWORD
 from tests.collectors.live_helpers import Live
 
 pytestmark = pytest.mark.slow

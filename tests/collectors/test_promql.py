@@ -8,7 +8,7 @@ import pytest
 
 from streamverse.collectors.embedded import EmbeddedStore
 from streamverse.collectors.promql import PromQLError, parse
-from streamverse.collectors.store import Sample
+from streamverse.metricstore import Sample
 
 T0 = 1_790_000_000.0
 

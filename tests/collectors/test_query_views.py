@@ -8,10 +8,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from streamverse.api import service
-from streamverse.api.app import create_app
 from streamverse.collectors.query_views import downsample
 from streamverse.collectors.service import make_store
 from streamverse.settings import Settings
+from streamverse.system.app import create_app
 
 NOW = 1_790_000_000.0
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from streamverse.api.app import create_app
 from streamverse.api.service import create_token
 from streamverse.clock import VirtualClock
 from streamverse.collectors.rum import RumAggregator, resolved_ingest_key
 from streamverse.collectors.service import make_store
 from streamverse.db import get_engine, init_db, session_scope
 from streamverse.settings import Settings
+from streamverse.system.app import create_app
 
 
 def beacon(sid: str, event: str, **kw: Any) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from streamverse.alerts.config import load_config
 from streamverse.alerts.rules import default_rules
 from streamverse.alerts.service import AlertService
 from streamverse.api import service as api_service
-from streamverse.api.app import create_app
 from streamverse.clock import RealClock
 from streamverse.collectors.service import make_store
 from streamverse.db import get_engine, init_db, session_scope
 from streamverse.settings import Settings
+from streamverse.system.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = ROOT / ".venv" / "bin" / "streamverse"
@@ -33,7 +33,7 @@ EXE = ROOT / ".venv" / "bin" / "streamverse"
 
 def _cli(args: list[str], data: Path) -> dict[str, Any]:
     env = {**os.environ, "STREAMVERSE_DATA_DIR": str(data)}
-    exe = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "streamverse.cli"]
+    exe = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "streamverse.system.cli"]
     proc = subprocess.run(
         [*exe, *args], capture_output=True, text=True, env=env, timeout=300, cwd=data.parent
     )
@@ -106,7 +106,7 @@ def test_backfilled_days_fill_most_expensive_videos_and_storage(tmp_path: Path) 
     assert report["alert_check"]["source"] == "costs" and "reported" in report["alert_check"]
 
     env = {**os.environ, "STREAMVERSE_DATA_DIR": str(data)}
-    exe = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "streamverse.cli"]
+    exe = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "streamverse.system.cli"]
     out = tmp_path / "r.html"
     proc = subprocess.run(
         [*exe, "cost", "report", "--month", month, "--format", "html", "-o", str(out), "--no-check"],

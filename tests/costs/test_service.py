@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from streamverse.collectors.embedded import EmbeddedStore
-from streamverse.collectors.store import Sample
 from streamverse.costs.anomalies import detect_anomalies
 from streamverse.costs.catalog import CATEGORIES, load_budgets, load_prices
 from streamverse.costs.forecast import as_alerts
 from streamverse.costs.report import build_report, render_html, write_report
 from streamverse.costs.service import compute_month, summarize
+from streamverse.metricstore import Sample
 from streamverse.platform.fastforward import run_simulation
 from streamverse.platform.topology import load_topology
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from streamverse.api import service
-from streamverse.api.app import create_app
 from streamverse.db import get_engine, session_scope
 from streamverse.settings import Settings
+from streamverse.system.app import create_app
 
 
 def test_capacity_and_summary_routes(settings: Settings, tmp_path) -> None:

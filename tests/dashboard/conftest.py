@@ -14,10 +14,10 @@ import uvicorn
 from sqlmodel import Session
 
 from streamverse.api import service
-from streamverse.api.app import create_app
 from streamverse.collectors.service import make_store
-from streamverse.collectors.store import Sample
+from streamverse.metricstore import Sample
 from streamverse.settings import Settings
+from streamverse.system.app import create_app
 from tests.conftest import free_port
 
 PLATFORM_KEY = "dashboard-tests-control-key-0123456789"

@@ -13,13 +13,13 @@ import uvicorn
 
 from streamverse.clock import RealClock
 from streamverse.db import get_engine, init_db
-from streamverse.incidents.control import ControlClient
-from streamverse.incidents.flows import Remediator
-from streamverse.incidents.guardrails import DbLock, GuardrailConfig, RedisLock
 from streamverse.platform.control_app import create_platform_control_app
 from streamverse.platform.ratelimit import LimitTable
 from streamverse.platform.service import Platform
 from streamverse.platform.topology import load_topology
+from streamverse.remediation.control import ControlClient
+from streamverse.remediation.flows import Remediator
+from streamverse.remediation.guardrails import DbLock, GuardrailConfig, RedisLock
 from tests.conftest import free_port
 
 KEY = "incident-tests-control-key-0123456789"

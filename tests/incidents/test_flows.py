@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import Session, select
 
 from streamverse.db import get_engine, init_db, session_scope
-from streamverse.incidents.enums import RunPhase, RunStatus
-from streamverse.incidents.flows import ApprovalError
-from streamverse.incidents.guardrails import GuardrailConfig, GuardrailError
-from streamverse.incidents.models import RunbookRun
+from streamverse.remediation.enums import RunPhase, RunStatus
+from streamverse.remediation.flows import ApprovalError
+from streamverse.remediation.guardrails import GuardrailConfig, GuardrailError
+from streamverse.remediation.models import RunbookRun
 from tests.incidents.conftest import LivePlatform, make_remediator
 
 

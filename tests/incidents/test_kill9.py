@@ -19,7 +19,7 @@ from tests.incidents.conftest import KEY, LivePlatform
 
 SERVE = """
 import sys, uvicorn
-from streamverse.api.app import create_app
+from streamverse.system.app import create_app
 from streamverse.settings import Settings
 uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
@@ -42,8 +42,9 @@ def _start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 
 
 def _token(env: dict[str, str], name: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "streamverse.cli", "token", "create", "--role", "admin",
-                          "--name", name, "--json"], env=env, capture_output=True, text=True, check=True)
+    cmd = [sys.executable, "-m", "streamverse.system.cli", "token", "create", "--role", "admin",
+           "--name", name, "--json"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     import json
 
     return str(json.loads(out.stdout.strip().splitlines()[-1])["token"])

@@ -6,10 +6,10 @@ import threading
 import time
 from typing import Any
 
-from streamverse.incidents.enums import RunStatus
-from streamverse.incidents.flows import StatusProbe
-from streamverse.incidents.policies import load_policies
-from streamverse.incidents.schemas import AlertEvent
+from streamverse.alerts.models import AlertEvent
+from streamverse.remediation.enums import RunStatus
+from streamverse.remediation.flows import StatusProbe
+from streamverse.remediation.policies import load_policies
 from tests.incidents.conftest import LivePlatform, make_remediator
 
 

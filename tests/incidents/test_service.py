@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from streamverse.alerts.models import AlertEvent
 from streamverse.clock import VirtualClock
+from streamverse.costs.incidents import DEFAULT_REVENUE_PER_MINUTE_USD
 from streamverse.db import get_engine, init_db
 from streamverse.incidents import service
 from streamverse.incidents.enums import IncidentStatus, TimelineKind
 from streamverse.incidents.models import IncidentCreate
-from streamverse.incidents.schemas import AlertEvent
 
 T0 = 1_700_000_000.0
 
@@ -125,6 +126,6 @@ def test_postmortem_draft_has_impact_and_timeline(session: Session) -> None:
     assert inc.status == "postmortem" and inc.postmortem == draft
     impact = draft["impact"]
     assert impact["downtime_minutes"] == 10.0 and impact["error_budget_burned"] == 0.42
-    assert impact["revenue_impact_usd"] == 10 * service.DEFAULT_REVENUE_PER_MINUTE_USD
+    assert impact["revenue_impact_usd"] == 10 * float(DEFAULT_REVENUE_PER_MINUTE_USD)
     assert [t["kind"] for t in draft["timeline"]][:2] == ["status_changed", "alert_fired"]
     assert any(t["message"] == "draining us-east" for t in draft["timeline"])

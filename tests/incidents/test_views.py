@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from streamverse.api import service as api_service
-from streamverse.api.app import create_app
 from streamverse.db import get_engine, session_scope
-from streamverse.incidents.policies import parse_policies
+from streamverse.remediation.policies import parse_policies
 from streamverse.settings import Settings
+from streamverse.system.app import create_app
 from tests.incidents.conftest import KEY, LivePlatform, make_remediator
 
 

@@ -24,10 +24,10 @@ from streamverse.platform.gateway import create_gateway_app
 from streamverse.platform.gateway_auth import TokenService
 from streamverse.platform.metrics import PlatformMetrics
 from streamverse.platform.ratelimit import Limit, LimitTable, MemoryRateLimiter, RedisRateLimiter
-from streamverse.platform.tracing import parse_traceparent
 from streamverse.platform.upstreams import create_accounts_app, create_catalog_app, create_playback_app
 from streamverse.platform.url_signing import verify_path
 from streamverse.settings import Settings
+from streamverse.tracing import parse_traceparent
 from tests.conftest import free_port
 
 PASSWORD = "correct horse"

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from streamverse.platform.live.runner import LiveSystem, start_live_system
 from streamverse.settings import Settings
+from streamverse.system.live import start_live_system
+from streamverse.system.live_system import LiveSystem
 
 pytestmark = pytest.mark.slow
 
@@ -198,9 +199,9 @@ def test_remediation_actions_reach_the_platform(live: LiveThread) -> None:
 def test_platform_unreachable_is_503(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from streamverse.api.app import create_app
     from streamverse.api.service import create_token
     from streamverse.db import get_engine, init_db, session_scope
+    from streamverse.system.app import create_app
     from tests.conftest import free_port
 
     settings = Settings(data_dir=tmp_path / "d", platform_control_url=f"http://127.0.0.1:{free_port()}",

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from streamverse.jsonlog import JsonFormatter, hash_user_id, setup_logging, truncate_ip
-from streamverse.platform.tracing import (
+from streamverse.tracing import (
     TraceMiddleware,
     continue_or_start,
     current_trace,

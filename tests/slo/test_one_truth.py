@@ -19,7 +19,7 @@ from streamverse.collectors.backfill import SeriesArrays, backfill_series
 from streamverse.collectors.embedded import EmbeddedStore
 from streamverse.collectors.prometheus_process import start_prometheus
 from streamverse.collectors.prometheus_store import PrometheusStore
-from streamverse.collectors.store import Sample
+from streamverse.metricstore import Sample
 from streamverse.slo import engine
 from streamverse.slo.loader import load_text
 from streamverse.slo.rules import build_rules

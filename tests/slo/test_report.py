@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from streamverse.api import service as api_service
-from streamverse.api.app import create_app
 from streamverse.clock import VirtualClock
 from streamverse.collectors.service import make_store
 from streamverse.settings import Settings
 from streamverse.slo.loader import default_slo_file, load_files
 from streamverse.slo.report import build_report, render_html, render_pdf
+from streamverse.system.app import create_app
 from tests.slo.test_status import outage_dir  # noqa: F401 - shared module fixture
 
 

@@ -75,7 +75,7 @@ def test_status_during_the_outage_pages(outage_dir: tuple[Path, float]) -> None:
 
 def test_unknown_metric_is_an_error_naming_file_line_and_field_while_others_evaluate(tmp_path):
     from streamverse.collectors.embedded import EmbeddedStore
-    from streamverse.collectors.store import Sample
+    from streamverse.metricstore import Sample
     from streamverse.slo.loader import load_files
     from streamverse.slo.service import status
 

@@ -27,7 +27,7 @@ import numpy as np
 from streamverse.clock import Clock
 from streamverse.platform import abr, audience
 from streamverse.platform.catalog import SEGMENT_SECONDS
-from streamverse.platform.tracing import new_span_id, new_trace_id
+from streamverse.tracing import new_span_id, new_trace_id
 
 log = logging.getLogger("streamverse.player")
 

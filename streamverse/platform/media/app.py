@@ -33,8 +33,8 @@ from streamverse.platform.media.pipeline import TranscodeHandler, accept, check_
 from streamverse.platform.media.queue import JobQueue
 from streamverse.platform.media.scan import ModerationHook, Scanner
 from streamverse.platform.media.worker import WorkerPool
-from streamverse.platform.tracing import TraceMiddleware
 from streamverse.settings import Settings
+from streamverse.tracing import TraceMiddleware
 
 log = logging.getLogger("streamverse.uploads")
 OCTET = "application/offset+octet-stream"

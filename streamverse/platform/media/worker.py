@@ -112,6 +112,7 @@ class WorkerPool:
 def main(argv: list[str] | None = None) -> int:
     """A standalone worker process over the configured store, database and queue."""
     from streamverse.db import get_engine, init_db
+    from streamverse.platform.media import models as media_models
     from streamverse.platform.media.config import MediaConfig
     from streamverse.platform.media.object_store import ObjectStore
     from streamverse.platform.media.pipeline import TranscodeHandler
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     clock = RealClock()
     engine = get_engine(args.db)
-    init_db(engine)
+    init_db(engine, media_models)
     store = ObjectStore(args.store, engine=engine, clock=clock)
     config = MediaConfig(preset=args.preset)
     queue = make_queue(redis_url=args.redis, engine=engine, clock=clock, visibility_s=args.visibility)

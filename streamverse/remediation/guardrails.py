@@ -17,8 +17,8 @@ from sqlmodel import Session, col, delete, select, update
 
 from streamverse.clock import Clock
 from streamverse.errors import StreamVerseError
-from streamverse.incidents.enums import RunStatus
-from streamverse.incidents.models import RunbookRun, RunLock
+from streamverse.remediation.enums import RunStatus
+from streamverse.remediation.models import RunbookRun, RunLock
 
 
 class GuardrailError(StreamVerseError):

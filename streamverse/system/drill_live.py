@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
-from streamverse.alerts.drill import DEFAULT_OBJECTIVE, DRILL_SCENARIOS, RECOVERY_WINDOW_S
-from streamverse.alerts.live import error_ratio
 from streamverse.clock import utc_iso
 from streamverse.errors import UsageError
+from streamverse.remediation.probes import error_ratio
+from streamverse.system.drill_fast import DEFAULT_OBJECTIVE, DRILL_SCENARIOS, RECOVERY_WINDOW_S
 
 
 @dataclass
@@ -54,8 +54,8 @@ def _pid_alive(pid: int) -> bool:
 
 def running_target(settings: Any) -> LiveTarget | None:
     """The `up` described by data_dir/live.json when it is alive and answering, else None."""
-    from streamverse.platform.live.runner import LIVE_FILE, TOKENS_FILE
     from streamverse.platform.topology import load_topology
+    from streamverse.system.live_system import LIVE_FILE, TOKENS_FILE
 
     try:
         live = json.loads((settings.data_dir / LIVE_FILE).read_text())
@@ -76,7 +76,7 @@ class LiveThread:
     """A live system on its own event loop in a thread (servers, viewers, telemetry, alert loop)."""
 
     def __init__(self, settings: Any, **options: Any) -> None:
-        from streamverse.platform.live.runner import start_live_system
+        from streamverse.system.live import start_live_system
 
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="live-system")
@@ -154,7 +154,7 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
              on_step: Callable[[str, float], None] | None = None, clear_after: bool = True) -> dict[str, Any]:
     """Inject `scenario`, watch detection, incident, remediation and recovery; the CONTRACT report."""
     from streamverse.collectors.service import make_store
-    from streamverse.incidents.control import ControlClient
+    from streamverse.remediation.control import ControlClient
 
     if scenario not in DRILL_SCENARIOS:
         raise UsageError(f"no drill {scenario!r}; choose one of {', '.join(DRILL_SCENARIOS)}")

@@ -59,20 +59,21 @@ def run_fast(
     from streamverse.alerts.service import AlertService
     from streamverse.collectors.embedded import EmbeddedStore
     from streamverse.db import get_engine, init_db
-    from streamverse.incidents.control import ControlClient
-    from streamverse.incidents.flows import Remediator
-    from streamverse.incidents.guardrails import DbLock, GuardrailConfig
     from streamverse.platform.control_app import create_platform_control_app
     from streamverse.platform.fastforward import FastForward
     from streamverse.platform.faults import SCENARIOS
     from streamverse.platform.topology import load_topology
+    from streamverse.remediation.control import ControlClient
+    from streamverse.remediation.flows import Remediator
+    from streamverse.remediation.guardrails import DbLock, GuardrailConfig
+    from streamverse.system.tables import register_tables
 
     if scenario not in DRILL_SCENARIOS:
         raise UsageError(f"no drill {scenario!r}; choose one of {', '.join(DRILL_SCENARIOS)}")
     work = Path(tempfile.mkdtemp(prefix="streamverse-drill-"))
     store = EmbeddedStore.at_path(work / "metrics.db")
     engine = get_engine(f"sqlite:///{work / 'drill.db'}")
-    init_db(engine)
+    init_db(engine, *register_tables())
     topology = load_topology(getattr(settings, "topology_file", None))
     # The virtual clock starts so the fault lands on the last whole minute of real now.
     start = start_ts if start_ts is not None else float(int(time.time() // 60 * 60)) - lead_s
@@ -94,7 +95,6 @@ def run_fast(
     fault = ff.platform.inject_fault(scenario, target=target, duration_s=max_s * 2, start=fault_at)
     target = fault.target
     tc = TestClient(create_platform_control_app(ff.platform, key=KEY, video_objects=ff.video_objects))
-    transport = tc._transport  # the platform's real control app, in-process
 
     affected = _affected_regions(ff, scenario, str(target))
     window: deque[tuple[float, float]] = deque(maxlen=int(RECOVERY_WINDOW_S))
@@ -169,7 +169,7 @@ def run_fast(
         clock=ff.clock,
         lock=DbLock(engine, ff.clock),
         config=GuardrailConfig(),  # the real cooldown: a flapping alert does not run a runbook twice
-        client_factory=lambda: ControlClient("http://platform", KEY, transport=transport),
+        client_factory=lambda: ControlClient("http://testserver", KEY, http=tc),
         sleep=sleep,
         spawn=lambda fn: fn(),
         verify_window_s=30.0,
@@ -206,7 +206,7 @@ def _report(
 ) -> dict[str, Any]:
     from sqlmodel import Session, col, select
 
-    from streamverse.incidents.models import RunbookRun
+    from streamverse.remediation.models import RunbookRun
 
     actions = []
     if state["incident_id"] is not None:  # every run the loop started after the fault, any incident

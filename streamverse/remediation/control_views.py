@@ -2,19 +2,17 @@
 
 The control plane never touches platform objects: every route here forwards to the
 platform's control endpoints (`streamverse.platform.control_app`, whose bodies the simple
-actions reuse, so both sides validate alike) with the shared control
-key, carrying the caller's trace so one trace id links the audit record to the platform's
-logs. Roles: reading is viewer, remediation responder, fault injection admin.
+actions reuse, so both sides validate alike) through the same `ControlClient` the
+runbooks use, with the shared control key, carrying the caller's trace so one trace id
+links the audit record to the platform's logs. Roles: reading is viewer, remediation
+responder, fault injection admin.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,15 +20,13 @@ from streamverse.api.deps import AdminDep, ResponderDep, ViewerDep
 from streamverse.durations import parse_duration
 from streamverse.errors import UsageError
 from streamverse.platform.control_app import PurgeBody, RateLimitBody, ScaleBody, SwitchBody
-from streamverse.platform.tracing import continue_or_start, new_span_id, parse_traceparent
+from streamverse.remediation.control import ControlClient, ControlError
+from streamverse.tracing import continue_or_start, new_span_id, parse_traceparent
 
 log = logging.getLogger("streamverse.api.platform")
 
 router = APIRouter(prefix="/platform", tags=["platform"])
 
-CONTROL_KEY_HEADER = "X-Control-Key"
-LIVE_FILE = "live.json"
-TIMEOUT_S = 10.0
 NAME = r"^[a-z0-9][a-z0-9-]*$"  # region and PoP names, as the topology allows
 
 
@@ -118,24 +114,6 @@ class TtlAction(_Body):
         return self
 
 
-def platform_control_url(settings: Any) -> str | None:
-    """Where the platform's control endpoints are: settings, else the running system's live.json."""
-    url = getattr(settings, "platform_control_url", None)
-    if url:
-        return str(url).rstrip("/")
-    path = Path(getattr(settings, "data_dir", ".streamverse")) / LIVE_FILE
-    try:
-        found = json.loads(path.read_text()).get("platform_control_url")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(found).rstrip("/") if found else None
-
-
-def _control_key(settings: Any) -> str:
-    resolved = getattr(settings, "resolved_control_key", None)
-    return str(resolved or getattr(settings, "platform_control_key", None) or "")
-
-
 def _traceparent(request: Request) -> str:
     """The caller's trace continued, or the audit trail's trace id, so logs and audit line up."""
     incoming = request.headers.get("traceparent")
@@ -147,36 +125,17 @@ def _traceparent(request: Request) -> str:
     return continue_or_start(None).traceparent
 
 
-async def forward(request: Request, method: str, path: str, *, body: Any = None,
-                  params: dict[str, Any] | None = None) -> Any:
-    """Call the platform's control endpoint and return its JSON, or raise an HTTPException."""
-    settings = request.app.state.settings
-    base = platform_control_url(settings)
-    if not base:
-        raise HTTPException(503, "the platform is not running: no platform_control_url configured and "
-                                 "no live.json in the data dir; start it with `streamverse up`")
-    headers = {CONTROL_KEY_HEADER: _control_key(settings), "traceparent": _traceparent(request)}
+def forward(request: Request, method: str, path: str, *, body: Any = None,
+            params: dict[str, Any] | None = None) -> Any:
+    """Call the platform's control endpoint through the one control client; HTTP errors say why."""
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
-            reply = await client.request(method, base + path, json=body, params=params, headers=headers)
-    except httpx.HTTPError as exc:
-        log.warning("platform unreachable", extra={"url": base, "error": type(exc).__name__})
-        raise HTTPException(503, f"the platform's control endpoint at {base} is unreachable "
-                                 f"({type(exc).__name__}); is `streamverse up` running?") from None
-    try:
-        data = reply.json()
-    except ValueError:
-        data = {"detail": reply.text}
-    if reply.status_code in (401, 403):
-        raise HTTPException(502, "the platform refused the control key; the control plane's "
-                                 "platform_control_key must match the platform's")
-    if reply.status_code >= 500:
-        raise HTTPException(502, f"the platform failed the action (HTTP {reply.status_code}): "
-                                 f"{data.get('detail', data) if isinstance(data, dict) else data}")
-    if reply.status_code >= 400:
-        detail = data.get("detail", data) if isinstance(data, dict) else data
-        raise HTTPException(reply.status_code, detail)
-    return data
+        with ControlClient.from_settings(request.app.state.settings,
+                                         traceparent=_traceparent(request)) as ctl:
+            return ctl.request(method, path, body, params=params)
+    except ControlError as exc:
+        if exc.status_code in (502, 503):
+            log.warning("platform control call failed", extra={"path": path, "error": str(exc)})
+        raise HTTPException(exc.status_code or 502, exc.detail) from None
 
 
 def _audit(request: Request, **target: Any) -> None:
@@ -184,114 +143,114 @@ def _audit(request: Request, **target: Any) -> None:
 
 
 @router.get("/status", summary="The platform now: routing weights, PoP health, caches, origin, faults")
-async def status(request: Request, _token: ViewerDep) -> Any:
+def status(request: Request, _token: ViewerDep) -> Any:
     """Everything the platform reports about itself."""
-    return await forward(request, "GET", "/control/status")
+    return forward(request, "GET", "/control/status")
 
 
 @router.get("/scenarios", summary="The fault scenarios the platform can inject")
-async def scenarios(request: Request, _token: ViewerDep) -> Any:
+def scenarios(request: Request, _token: ViewerDep) -> Any:
     """Scenario names, default targets and parameters."""
-    return await forward(request, "GET", "/control/scenarios")
+    return forward(request, "GET", "/control/scenarios")
 
 
 @router.get("/faults", summary="Injected faults (active ones flagged)")
-async def list_faults(request: Request, _token: ViewerDep, active_only: bool = False) -> Any:
+def list_faults(request: Request, _token: ViewerDep, active_only: bool = False) -> Any:
     """Every fault injected since the platform started."""
-    return await forward(request, "GET", "/control/faults", params={"active_only": str(active_only).lower()})
+    return forward(request, "GET", "/control/faults", params={"active_only": str(active_only).lower()})
 
 
 @router.post("/faults", status_code=201, summary="Inject a fault (admin)")
-async def inject_fault(body: FaultCreate, request: Request, _token: AdminDep) -> Any:
+def inject_fault(body: FaultCreate, request: Request, _token: AdminDep) -> Any:
     """Start a fault now; it ends by itself after its duration."""
     _audit(request, action="inject-fault", scenario=body.scenario, target=body.target)
     payload = {"scenario": body.scenario, "target": body.target, "duration_s": body.duration_s,
                "params": body.params}
-    return await forward(request, "POST", "/control/faults", body=payload)
+    return forward(request, "POST", "/control/faults", body=payload)
 
 
 @router.delete("/faults/{fault_id}", summary="End one fault now (admin)")
-async def clear_fault(fault_id: str, request: Request, _token: AdminDep) -> Any:
+def clear_fault(fault_id: str, request: Request, _token: AdminDep) -> Any:
     """End one fault before its time."""
     _audit(request, action="clear-fault", fault_id=fault_id)
-    return await forward(request, "DELETE", f"/control/faults/{fault_id}")
+    return forward(request, "DELETE", f"/control/faults/{fault_id}")
 
 
 @router.delete("/faults", summary="End every fault now (admin)")
-async def clear_faults(request: Request, _token: AdminDep) -> Any:
+def clear_faults(request: Request, _token: AdminDep) -> Any:
     """End all faults."""
     _audit(request, action="clear-faults")
-    return await forward(request, "DELETE", "/control/faults")
+    return forward(request, "DELETE", "/control/faults")
 
 
 @router.post("/actions/drain-region", summary="Send a region's viewers elsewhere (responder)")
-async def drain_region(body: RegionBody, request: Request, _token: ResponderDep) -> Any:
+def drain_region(body: RegionBody, request: Request, _token: ResponderDep) -> Any:
     """GeoDNS stops answering with the region's PoPs."""
     _audit(request, action="drain-region", region=body.region)
-    return await forward(request, "POST", f"/control/dns/regions/{body.region}/drain")
+    return forward(request, "POST", f"/control/dns/regions/{body.region}/drain")
 
 
 @router.post("/actions/set-region-weight", summary="Set a region's GeoDNS weight (responder)")
-async def set_region_weight(body: RegionWeightBody, request: Request, _token: ResponderDep) -> Any:
+def set_region_weight(body: RegionWeightBody, request: Request, _token: ResponderDep) -> Any:
     """Shift traffic towards or away from a region."""
     _audit(request, action="set-region-weight", region=body.region, weight=body.weight)
-    return await forward(request, "POST", f"/control/dns/regions/{body.region}/weight",
+    return forward(request, "POST", f"/control/dns/regions/{body.region}/weight",
                          body={"weight": body.weight})
 
 
 @router.post("/actions/drain-pop", summary="Take a PoP out of GeoDNS (responder)")
-async def drain_pop(body: PopBody, request: Request, _token: ResponderDep) -> Any:
+def drain_pop(body: PopBody, request: Request, _token: ResponderDep) -> Any:
     """New sessions avoid the PoP."""
     _audit(request, action="drain-pop", pop=body.pop)
-    return await forward(request, "POST", f"/control/dns/pops/{body.pop}/drain")
+    return forward(request, "POST", f"/control/dns/pops/{body.pop}/drain")
 
 
 @router.post("/actions/set-pop-weight", summary="Set a PoP's GeoDNS weight (responder)")
-async def set_pop_weight(body: PopWeightBody, request: Request, _token: ResponderDep) -> Any:
+def set_pop_weight(body: PopWeightBody, request: Request, _token: ResponderDep) -> Any:
     """Shift traffic between PoPs of a region."""
     _audit(request, action="set-pop-weight", pop=body.pop, weight=body.weight)
-    return await forward(request, "POST", f"/control/dns/pops/{body.pop}/weight",
+    return forward(request, "POST", f"/control/dns/pops/{body.pop}/weight",
                          body={"weight": body.weight})
 
 
 @router.post("/actions/prewarm", summary="Copy a video's objects into PoP caches (responder)")
-async def prewarm(body: PrewarmAction, request: Request, _token: ResponderDep) -> Any:
+def prewarm(body: PrewarmAction, request: Request, _token: ResponderDep) -> Any:
     """Fill caches before demand arrives (e.g. a video going viral)."""
     _audit(request, action="prewarm", video_id=body.video_id, pops=body.pops)
-    return await forward(request, "POST", "/control/cdn/prewarm", body=body.model_dump(exclude_none=True))
+    return forward(request, "POST", "/control/cdn/prewarm", body=body.model_dump(exclude_none=True))
 
 
 @router.post("/actions/set-ttl", summary="Set the cache TTL of a key prefix (responder)")
-async def set_ttl(body: TtlAction, request: Request, _token: ResponderDep) -> Any:
+def set_ttl(body: TtlAction, request: Request, _token: ResponderDep) -> Any:
     """Longer TTLs shield the origin; shorter ones refresh content sooner."""
     _audit(request, action="set-ttl", prefix=body.prefix, ttl_s=body.ttl_s)
     payload = {"prefix": body.prefix, "ttl_s": body.ttl_s, "pops": body.pops}
-    return await forward(request, "POST", "/control/cdn/ttl", body=payload)
+    return forward(request, "POST", "/control/cdn/ttl", body=payload)
 
 
 @router.post("/actions/purge", summary="Drop cached objects under a prefix (responder)")
-async def purge(body: PurgeBody, request: Request, _token: ResponderDep) -> Any:
+def purge(body: PurgeBody, request: Request, _token: ResponderDep) -> Any:
     """Remove stale or bad objects from caches."""
     _audit(request, action="purge", prefix=body.prefix)
-    return await forward(request, "POST", "/control/cdn/purge", body=body.model_dump())
+    return forward(request, "POST", "/control/cdn/purge", body=body.model_dump())
 
 
 @router.post("/actions/scale-origin", summary="Scale origin capacity (responder)")
-async def scale_origin(body: ScaleBody, request: Request, _token: ResponderDep) -> Any:
+def scale_origin(body: ScaleBody, request: Request, _token: ResponderDep) -> Any:
     """More origin capacity for a miss storm."""
     _audit(request, action="scale-origin", factor=body.factor)
-    return await forward(request, "POST", "/control/origin/scale", body=body.model_dump())
+    return forward(request, "POST", "/control/origin/scale", body=body.model_dump())
 
 
 @router.post("/actions/switch-origin", summary="Serve misses from another origin (responder)")
-async def switch_origin(body: SwitchBody, request: Request, _token: ResponderDep) -> Any:
+def switch_origin(body: SwitchBody, request: Request, _token: ResponderDep) -> Any:
     """Fail over to the backup origin."""
     _audit(request, action="switch-origin", origin=body.origin)
-    return await forward(request, "POST", "/control/origin/switch", body=body.model_dump())
+    return forward(request, "POST", "/control/origin/switch", body=body.model_dump())
 
 
 @router.post("/actions/set-rate-limit", summary="Set a gateway rate limit (responder)")
-async def set_rate_limit(body: RateLimitBody, request: Request, _token: ResponderDep) -> Any:
+def set_rate_limit(body: RateLimitBody, request: Request, _token: ResponderDep) -> Any:
     """Tighten limits against abuse, loosen them for a launch."""
     _audit(request, action="set-rate-limit", key=body.key, rate_per_s=body.rate_per_s, burst=body.burst)
-    return await forward(request, "POST", "/control/ratelimits", body=body.model_dump())
+    return forward(request, "POST", "/control/ratelimits", body=body.model_dump())

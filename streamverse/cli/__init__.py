@@ -1,4 +1,8 @@
-"""The `streamverse` command line. Each command is thin: the work lives in the areas."""
+"""The `streamverse` command line of the areas. Each command is thin: the work lives in the areas.
+
+The commands that assemble the whole system (`up`, `simulate`, `drill`) are added by
+`streamverse.system.cli`, the console script's entry point.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ from typing import Annotated
 import typer
 
 from streamverse.durations import parse_duration
-from streamverse.errors import StreamVerseError
-from streamverse.output import emit_json, fail
+from streamverse.output import emit_json
 from streamverse.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -21,7 +24,6 @@ app.add_typer(fault_app, name="fault")
 
 def _add_area_apps() -> None:
     """Sub-commands that live with their area (imported here so `--help` lists them)."""
-    from streamverse.alerts.cli import drill
     from streamverse.collectors.cli import metrics_app
     from streamverse.costs.cli import capacity_app, cost_app
     from streamverse.slo.cli import report_app, slo_app
@@ -31,23 +33,11 @@ def _add_area_apps() -> None:
     app.add_typer(report_app, name="report")
     app.add_typer(cost_app, name="cost")
     app.add_typer(capacity_app, name="capacity")
-    app.command("drill")(drill)
 
 
 _add_area_apps()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")]
-
-
-@app.command()
-def up(
-    prometheus: Annotated[bool, typer.Option(help="also start Prometheus + Alertmanager")] = False,
-    dashboard: Annotated[bool, typer.Option(help="start the Streamlit dashboard")] = True,
-) -> None:
-    """Run the whole system live: platform, traffic, control plane, dashboard."""
-    from streamverse.platform.live.runner import run_up
-
-    raise typer.Exit(run_up(get_settings(), prometheus=prometheus, dashboard=dashboard))
 
 
 @app.command()
@@ -67,27 +57,6 @@ def scenarios(json_out: JsonOpt = False) -> None:
     for row in rows:
         table.add_row(row["name"], str(row["default_target"]), row["description"])
     console.print(table)
-
-
-@app.command()
-def simulate(
-    scenario: Annotated[str | None, typer.Option(help="fault scenario to inject")] = None,
-    duration: Annotated[str, typer.Option(help="simulated time, e.g. 2h")] = "2h",
-    seed: Annotated[int, typer.Option(help="random seed, same seed same run")] = 7,
-    viewers: Annotated[int, typer.Option(help="concurrent modelled sessions at peak")] = 20000,
-    backfill: Annotated[str | None, typer.Option(help="fill the store with this much "
-                                                 "normal history ending now, e.g. 30d")] = None,
-    target: Annotated[str | None, typer.Option(help="fault target (region, PoP, ...)")] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Fast-forward the platform on a virtual clock and summarise what viewers saw."""
-    from streamverse.platform.fastforward_cli import run_simulate
-
-    run_simulate(
-        get_settings(), scenario=scenario, duration_s=parse_duration(duration), seed=seed,
-        viewers=viewers, backfill_s=parse_duration(backfill) if backfill else None,
-        target=target, json_out=json_out,
-    )
 
 
 @token_app.command("create")
@@ -113,7 +82,7 @@ def fault_inject(
     json_out: JsonOpt = False,
 ) -> None:
     """Inject a fault into the running platform through the control API (admin)."""
-    from streamverse.platform.live.fault_cli import inject_command
+    from streamverse.cli.faults import inject_command
 
     inject_command(get_settings(), scenario=scenario, target=target,
                    duration_s=parse_duration(duration), api=api, token=token, json_out=json_out)
@@ -128,7 +97,7 @@ def fault_clear(
     json_out: JsonOpt = False,
 ) -> None:
     """End an injected fault early."""
-    from streamverse.platform.live.fault_cli import clear_command
+    from streamverse.cli.faults import clear_command
 
     clear_command(get_settings(), fault_id=fault_id, api=api, token=token, json_out=json_out)
 
@@ -141,18 +110,6 @@ def fault_list(
     json_out: JsonOpt = False,
 ) -> None:
     """Faults active on the running platform."""
-    from streamverse.platform.live.fault_cli import list_command
+    from streamverse.cli.faults import list_command
 
     list_command(get_settings(), api=api, token=token, json_out=json_out)
-
-
-def main() -> None:
-    """Entry point: known errors become one clear line on stderr and exit code 2."""
-    try:
-        app()
-    except StreamVerseError as exc:
-        fail(str(exc))
-
-
-if __name__ == "__main__":
-    main()

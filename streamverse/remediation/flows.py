@@ -18,32 +18,26 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
+from streamverse.alerts.models import AlertEvent
 from streamverse.clock import Clock, VirtualClock
 from streamverse.db import session_scope
 from streamverse.errors import StreamVerseError
 from streamverse.incidents import service
-from streamverse.incidents.control import ControlClient
-from streamverse.incidents.enums import (
-    OPEN_STATUSES,
-    IncidentStatus,
-    PolicyMode,
-    RunPhase,
-    RunStatus,
-    TimelineKind,
-    TriggerKind,
-)
-from streamverse.incidents.guardrails import (
+from streamverse.incidents.enums import OPEN_STATUSES, IncidentStatus, TimelineKind
+from streamverse.incidents.models import Incident
+from streamverse.remediation.control import ControlClient, PlatformControl
+from streamverse.remediation.enums import PolicyMode, RunPhase, RunStatus, TriggerKind
+from streamverse.remediation.guardrails import (
     GuardrailConfig,
     GuardrailError,
     TargetLock,
     check_cooldown,
     make_lock,
 )
-from streamverse.incidents.models import Incident, RunbookRun
-from streamverse.incidents.runbooks import ApplyContext, Runbook, get_runbook
-from streamverse.incidents.schemas import AlertEvent
+from streamverse.remediation.models import RunbookRun
+from streamverse.remediation.runbooks import ApplyContext, Runbook, get_runbook
 
-log = logging.getLogger("streamverse.incidents.flows")
+log = logging.getLogger("streamverse.remediation.flows")
 
 SliProbe = Callable[[str], float | None]
 Sleeper = Callable[[float], None]
@@ -70,7 +64,7 @@ def spawn_thread(fn: Callable[[], Any]) -> None:
 class StatusProbe:
     """Default SLI, read from /control/status as a badness in [0, 1] (higher is worse)."""
 
-    def __init__(self, ctl: ControlClient, kind: str) -> None:
+    def __init__(self, ctl: PlatformControl, kind: str) -> None:
         self.ctl = ctl
         self.kind = kind
 
@@ -118,7 +112,7 @@ class Remediator:
         clock: Clock,
         config: GuardrailConfig | None = None,
         lock: TargetLock | None = None,
-        client_factory: Callable[[], ControlClient] | None = None,
+        client_factory: Callable[[], PlatformControl] | None = None,
         sli_probe: SliProbe | None = None,
         sleep: Sleeper | None = None,
         spawn: Spawner | None = None,
@@ -440,7 +434,7 @@ class Remediator:
         self.lock.release(run.target, run.uid)
         return self.get(run_id)  # type: ignore[return-value]
 
-    def _probe_for(self, rb: Runbook, ctl: ControlClient) -> SliProbe:
+    def _probe_for(self, rb: Runbook, ctl: PlatformControl) -> SliProbe:
         return self.sli_probe or StatusProbe(ctl, rb.sli)
 
     def execute(self, run_id: int) -> RunbookRun:
@@ -473,7 +467,7 @@ class Remediator:
         finally:
             ctl.close()
 
-    def _apply_and_verify(self, run: RunbookRun, rb: Runbook, ctl: ControlClient) -> RunbookRun:
+    def _apply_and_verify(self, run: RunbookRun, rb: Runbook, ctl: PlatformControl) -> RunbookRun:
         probe = self._probe_for(rb, ctl)
         baseline = _safe_probe(probe, run.target)
         self._save(run.id, verification={"baseline": baseline, "samples": []})
@@ -502,7 +496,7 @@ class Remediator:
         self,
         run_id: int,
         rb: Runbook,
-        ctl: ControlClient,
+        ctl: PlatformControl,
         probe: SliProbe,
         baseline: float | None,
         changes: dict[str, Any],
@@ -562,7 +556,7 @@ class Remediator:
         self,
         run: RunbookRun,
         rb: Runbook,
-        ctl: ControlClient,
+        ctl: PlatformControl,
         changes: dict[str, Any],
         why: str,
         author: str,
@@ -701,7 +695,7 @@ class Remediator:
 
 def _matches(policies: list[Any] | None, alert: AlertEvent) -> list[tuple[Any, Any]]:
     if policies is None:
-        from streamverse.incidents.policies import load_policies
+        from streamverse.remediation.policies import load_policies
 
         policies = load_policies()
     return [(p, a) for p in policies if p.matches(alert) for a in p.actions]
@@ -715,7 +709,7 @@ def _safe_probe(probe: SliProbe, target: str) -> float | None:
         return None
 
 
-def _safe_rollback(rb: Runbook, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> Any:
+def _safe_rollback(rb: Runbook, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> Any:
     try:
         return rb.rollback(ctl, plan, changes)
     except StreamVerseError as exc:

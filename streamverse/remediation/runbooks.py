@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from streamverse.errors import UsageError
-from streamverse.incidents.control import ControlClient
-from streamverse.incidents.guardrails import GuardrailConfig, check_pops_drain, check_region_drain
+from streamverse.remediation.control import PlatformControl
+from streamverse.remediation.guardrails import GuardrailConfig, check_pops_drain, check_region_drain
 
 DOCS_BASE = "docs/runbooks"
 
@@ -77,19 +77,21 @@ class Runbook:
             "playbook_url": f"/api/v1/runbooks/{self.name}/playbook",
         }
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         """The dry run; raises GuardrailError when the run must not happen."""
         raise NotImplementedError
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         """Make the changes; returns what the platform says changed."""
         raise NotImplementedError
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         """Put back what the plan recorded as the old state."""
         raise NotImplementedError
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         """Whether the planned end state holds now (None when the platform cannot tell)."""
         return None
 
@@ -104,7 +106,9 @@ class RegionFailover(Runbook):
     summary = "Drain a region in GeoDNS so its viewers go to the nearest healthy regions."
     sli = "region"
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         status = ctl.status()
         blast = check_region_drain(status, target, config)
         old = _region_weight(status, target)
@@ -118,14 +122,14 @@ class RegionFailover(Runbook):
             steps=[f"POST /control/dns/regions/{target}/drain"],
         )
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         return {"drain": ctl.post(f"/control/dns/regions/{plan['target']}/drain")["result"]}
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         old = plan["changes"][0]["old"]
         return ctl.post(f"/control/dns/regions/{plan['target']}/weight", {"weight": old})["result"]
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         return _region_weight(ctl.status(), plan["target"]) == 0.0
 
 
@@ -135,7 +139,9 @@ class RegionFailback(Runbook):
     summary = "Return a drained region's viewers to it, `step` (10%) at a time every `interval_s`."
     sli = "region"
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         status = ctl.status()
         if target not in status["regions"]:
             raise UsageError(f"unknown region {target!r}; choose one of {sorted(status['regions'])}")
@@ -164,7 +170,7 @@ class RegionFailback(Runbook):
             ],
         )
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         done: list[float] = []
         for i, weight in enumerate(plan["changes"][0]["steps"]):
             ctl.post(f"/control/dns/regions/{plan['target']}/weight", {"weight": weight})
@@ -176,12 +182,12 @@ class RegionFailback(Runbook):
                     return {"weights_applied": done, "stopped_early": True}
         return {"weights_applied": done}
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         return ctl.post(
             f"/control/dns/regions/{plan['target']}/weight", {"weight": plan["changes"][0]["old"]}
         )["result"]
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         return _region_weight(ctl.status(), plan["target"]) == 1.0
 
 
@@ -191,7 +197,9 @@ class PopDrain(Runbook):
     summary = "Take one PoP out of GeoDNS answers; its region's other PoPs take the viewers."
     sli = "pop"
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         status = ctl.status()
         if target not in status["pops"]:
             raise UsageError(f"unknown PoP {target!r}; choose one of {sorted(status['pops'])}")
@@ -207,15 +215,15 @@ class PopDrain(Runbook):
             steps=[f"POST /control/dns/pops/{target}/drain"],
         )
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         return {"drain": ctl.post(f"/control/dns/pops/{plan['target']}/drain")["result"]}
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         return ctl.post(f"/control/dns/pops/{plan['target']}/weight", {"weight": plan["changes"][0]["old"]})[
             "result"
         ]
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         return float(ctl.status()["pops"][plan["target"]]["weight"]) == 0.0
 
 
@@ -233,7 +241,9 @@ class CdnPrewarm(Runbook):
     summary = "Copy a video's playlists and first segments into every PoP cache before demand arrives."
     sli = "cache"
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         video = _video_id(target, params)
         status = ctl.status()
         pops = params.get("pops") or sorted(status["pops"])
@@ -251,15 +261,15 @@ class CdnPrewarm(Runbook):
             steps=["POST /control/cdn/prewarm"],
         )
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         p = plan["params"]
         body = {"video_id": p["video_id"], "max_segments": p["max_segments"], "pops": p.get("pops")}
         return {"prewarm": ctl.post("/control/cdn/prewarm", {k: v for k, v in body.items() if v})["result"]}
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         return {"note": "nothing to undo: pre-warmed objects age out of the caches by themselves"}
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         return bool(changes.get("prewarm")) or None
 
 
@@ -269,7 +279,9 @@ class TtlExtension(Runbook):
     summary = "Keep objects under a key prefix fresh longer, so the origin sees fewer misses."
     sli = "cache"
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         prefix = target.removeprefix("prefix:")
         if target.startswith("video:"):
             prefix = f"videos/{_video_id(target, params)}/"
@@ -290,7 +302,7 @@ class TtlExtension(Runbook):
             steps=["POST /control/cdn/ttl"],
         )
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         p = plan["params"]
         return {
             "ttl": ctl.post(
@@ -298,7 +310,7 @@ class TtlExtension(Runbook):
             )["result"]
         }
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         old = (changes.get("ttl") or {}).get("ttl_s", {}).get("old")
         if isinstance(old, list):
             old = min(old) if old else None
@@ -309,7 +321,7 @@ class TtlExtension(Runbook):
             "result"
         ]
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         return bool(changes.get("ttl")) or None
 
 
@@ -319,7 +331,9 @@ class RateLimitTightening(Runbook):
     summary = "Lower the gateway limit for one IP or user ('ip:1.2.3.4', 'user:42') or a whole scope."
     sli = "none"
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         scope = target.split(":", 1)[0]
         if scope not in ("ip", "user"):
             raise UsageError(f"target: write 'ip:ADDRESS', 'user:ID', 'ip' or 'user', got {target!r}")
@@ -344,7 +358,7 @@ class RateLimitTightening(Runbook):
             steps=["POST /control/ratelimits"],
         )
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         p = plan["params"]
         return {
             "limit": ctl.post(
@@ -353,7 +367,7 @@ class RateLimitTightening(Runbook):
             )["result"]
         }
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         old = (changes.get("limit") or {}).get("limit", {}).get("old")
         if not old:
             return {
@@ -362,7 +376,7 @@ class RateLimitTightening(Runbook):
             }
         return ctl.post("/control/ratelimits", {"key": plan["target"], **old})["result"]
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         return bool(changes.get("limit")) or None
 
 
@@ -372,7 +386,9 @@ class BackupOrigin(Runbook):
     summary = "Serve cache misses from the backup origin when the primary is lost."
     sli = "origin"
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         origin = ctl.status()["origin"]
         others = [o for o in origin["origins"] if o != origin["active"]]
         to = params.get("origin") or (others[0] if others else None)
@@ -388,13 +404,13 @@ class BackupOrigin(Runbook):
             steps=["POST /control/origin/switch"],
         )
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         return {"switch": ctl.post("/control/origin/switch", {"origin": plan["params"]["origin"]})["result"]}
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         return ctl.post("/control/origin/switch", {"origin": plan["changes"][0]["old"]})["result"]
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         return ctl.status()["origin"]["active"] == plan["params"]["origin"]
 
 
@@ -404,7 +420,9 @@ class OriginScaleOut(Runbook):
     summary = "Multiply the active origin's capacity for a miss storm (default: double it)."
     sli = "origin"
 
-    def plan(self, ctl: ControlClient, target: str, params: dict[str, Any], config: GuardrailConfig) -> Plan:
+    def plan(
+        self, ctl: PlatformControl, target: str, params: dict[str, Any], config: GuardrailConfig
+    ) -> Plan:
         origin = ctl.status()["origin"]
         old = float(origin["capacity_factor"])
         new = float(params.get("factor", min(100.0, old * 2)))
@@ -425,13 +443,13 @@ class OriginScaleOut(Runbook):
             steps=["POST /control/origin/scale"],
         )
 
-    def apply(self, ctl: ControlClient, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    def apply(self, ctl: PlatformControl, plan: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         return {"scale": ctl.post("/control/origin/scale", {"factor": plan["params"]["factor"]})["result"]}
 
-    def rollback(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         return ctl.post("/control/origin/scale", {"factor": plan["changes"][0]["old"]})["result"]
 
-    def in_place(self, ctl: ControlClient, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
+    def in_place(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> bool | None:
         return float(ctl.status()["origin"]["capacity_factor"]) == float(plan["params"]["factor"])
 
 

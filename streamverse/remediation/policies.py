@@ -7,53 +7,20 @@ labels (`"{region}"`, `"video:{video_id}"`). Errors name the file, line and fiel
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from streamverse.alerts.models import AlertEvent
+from streamverse.collectors.selector import Matcher, parse_matcher
 from streamverse.errors import ConfigError, UsageError
-from streamverse.incidents.enums import PolicyMode
-from streamverse.incidents.runbooks import RUNBOOKS
-from streamverse.incidents.schemas import AlertEvent
+from streamverse.remediation.enums import PolicyMode
+from streamverse.remediation.runbooks import RUNBOOKS
 from streamverse.yamlfile import line_of, parse_yaml
 
 DEFAULT_FILE = "policies.yaml"
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
-
-
-class Matcher(BaseModel):
-    """One label condition."""
-
-    label: str
-    op: str
-    value: str
-
-    @classmethod
-    def parse(cls, text: str) -> Matcher:
-        """`label="value"`, `label!="v"`, `label=~"re"`, `label!~"re"`."""
-        m = _MATCHER.match(text)
-        if not m:
-            raise ValueError(f'a matcher looks like severity="page" or alertname=~"Origin.*", got {text!r}')
-        label, op, value = m.groups()
-        if op in ("=~", "!~"):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {value!r}: {exc}") from None
-        return cls(label=label, op=op, value=value)
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        """Prometheus semantics: regexes are anchored, a missing label is the empty string."""
-        have = labels.get(self.label, "")
-        if self.op == "=":
-            return have == self.value
-        if self.op == "!=":
-            return have != self.value
-        hit = re.fullmatch(self.value, have) is not None
-        return hit if self.op == "=~" else not hit
 
 
 def _render(template: str, alert: AlertEvent) -> str:
@@ -108,7 +75,7 @@ class Policy(BaseModel):
     def _parse_matchers(cls, v: Any) -> Any:
         if not isinstance(v, list):
             raise ValueError('match is a list of matchers such as severity="page"')
-        return [Matcher.parse(x) if isinstance(x, str) else x for x in v]
+        return [parse_matcher(x) if isinstance(x, str) else x for x in v]
 
     def matches(self, alert: AlertEvent) -> bool:
         """Every matcher holds for the alert's labels (plus alertname)."""
@@ -146,7 +113,7 @@ def parse_policies(text: str, source: str = "<memory>") -> list[Policy]:
 def load_policies(path: Path | str | None = None) -> list[Policy]:
     """Policies from a file, or the shipped defaults."""
     if path is None:
-        text = resources.files("streamverse.incidents").joinpath("data", DEFAULT_FILE).read_text()
+        text = resources.files("streamverse.remediation").joinpath("data", DEFAULT_FILE).read_text()
         return parse_policies(text, source=f"<default>/{DEFAULT_FILE}")
     p = Path(path)
     try:

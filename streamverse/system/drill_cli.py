@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from streamverse.alerts.drill import DRILL_SCENARIOS, run_fast
 from streamverse.errors import StreamVerseError, UsageError
 from streamverse.output import console, emit_json, err_console, fail
 from streamverse.settings import get_settings
+from streamverse.system.drill_fast import DRILL_SCENARIOS, run_fast
 
 
 def drill(
@@ -51,7 +51,7 @@ def drill(
 
 def _live(scenario: str, *, settings: Any, target: str | None, shown: Any, step: Any) -> dict[str, Any]:
     """Against the running `up` of this data dir, else a live system started here for the drill."""
-    from streamverse.alerts.drill_live import in_process_system, run_live, running_target
+    from streamverse.system.drill_live import in_process_system, run_live, running_target
 
     if scenario not in DRILL_SCENARIOS:
         raise UsageError(f"no drill {scenario!r}; choose one of {', '.join(DRILL_SCENARIOS)}")

@@ -10,82 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from streamverse.clock import Clock, RealClock
-from streamverse.collectors.store import MetricStore
+from streamverse.collectors.beacons import BeaconShipper
+from streamverse.collectors.logs import LogShipper, make_log_store
+from streamverse.collectors.metering import UsageMeter
+from streamverse.collectors.probes import Prober, ProbeTarget
+from streamverse.collectors.rum import resolved_ingest_key
+from streamverse.collectors.scraper import Scraper
+from streamverse.collectors.service import make_store
+from streamverse.metricstore import MetricStore
 from streamverse.settings import Settings
+from streamverse.system.live_system import DEMO_PASSWORD, metrics_targets
+
+if TYPE_CHECKING:
+    from streamverse.system.live_system import LiveSystem
 
 log = logging.getLogger(__name__)
-
-BEACON_BATCH = 500
-
-
-class BeaconShipper:
-    """Collects live players' beacons and POSTs them in batches to the control API, with retries."""
-
-    def __init__(
-        self, *, api_url: str, ingest_key: str, flush_s: float = 2.0, max_queue: int = 100_000
-    ) -> None:
-        self.url = f"{api_url}/api/v1/rum/beacons"
-        self.key = ingest_key
-        self.flush_s = flush_s
-        self.max_queue = max_queue
-        self.queue: list[dict[str, Any]] = []
-        self.sent = self.rejected = self.dropped = 0
-
-    def offer(self, beacon: Any) -> None:
-        """The player's beacon sink: keep it for the next batch (oldest dropped when full)."""
-        body = beacon.to_dict() if hasattr(beacon, "to_dict") else dict(beacon)
-        extra = body.get("extra") or {}
-        body["ts"] = extra.get("ts", body.get("ts"))
-        if "played_s" in extra:
-            body["played_s"] = extra["played_s"]
-        body.pop("extra", None)
-        if len(self.queue) >= self.max_queue:
-            self.queue.pop(0)
-            self.dropped += 1
-        self.queue.append(body)
-
-    async def flush(self, http: httpx.AsyncClient) -> int:
-        """Send what is queued; a batch keeps its id across retries so it counts once."""
-        sent = 0
-        while self.queue:
-            batch, self.queue = self.queue[:BEACON_BATCH], self.queue[BEACON_BATCH:]
-            payload = {"batch_id": uuid.uuid4().hex, "beacons": batch}
-            for attempt in range(3):
-                try:
-                    r = await http.post(self.url, json=payload, headers={"X-RUM-Key": self.key})
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.2 * 2**attempt)
-                    continue
-                if r.status_code in (200, 202, 422):
-                    body = r.json()
-                    self.sent += int(body.get("accepted", 0))
-                    self.rejected += int(body.get("rejected", 0))
-                    sent += len(batch)
-                    break
-                await asyncio.sleep(0.2 * 2**attempt)
-            else:
-                self.queue[:0] = batch  # keep for the next round
-                break
-        return sent
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Flush every `flush_s` until stopped, then once more."""
-        async with httpx.AsyncClient(timeout=10) as http:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.flush_s)
-                try:
-                    await self.flush(http)
-                except Exception:
-                    log.exception("beacon shipping failed")
 
 
 @dataclass
@@ -121,14 +67,12 @@ class Telemetry:
                 self.store.flush()
 
 
-def scrape_targets(system: Any, *, rum: bool = True) -> list[tuple[str, str]]:
+def scrape_targets(system: LiveSystem, *, rum: bool = True) -> list[tuple[str, str]]:
     """(job, url) of every /metrics endpoint of the live system, plus the RUM series when `rum`.
 
     The embedded store gets the RUM series written directly by the API's aggregator, so its
     scraper leaves them out (scraping too would count every view twice); Prometheus scrapes them.
     """
-    from streamverse.platform.live.runner import metrics_targets
-
     out = [(job, url) for job, urls in metrics_targets(system).items() for url in urls]
     if rum:
         out.append(("rum", f"{system.urls['api']}/api/v1/rum/metrics"))
@@ -148,7 +92,7 @@ async def _every(interval_s: float, stop: asyncio.Event, fn: Callable[[], Any], 
 
 
 async def start_telemetry(
-    system: Any,
+    system: LiveSystem,
     settings: Settings,
     *,
     clock: Clock | None = None,
@@ -159,15 +103,6 @@ async def start_telemetry(
     probes: bool = True,
 ) -> Telemetry:
     """Scraper (embedded store), probes per region, log shipper and beacon shipper, all running."""
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-    from streamverse.collectors.logs import LogShipper, make_log_store
-    from streamverse.collectors.metering import UsageMeter
-    from streamverse.collectors.probes import Prober, ProbeTarget
-    from streamverse.collectors.rum import resolved_ingest_key
-    from streamverse.collectors.scraper import Scraper
-    from streamverse.collectors.service import make_store
-
     clock = clock or RealClock()
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.start()
@@ -196,8 +131,6 @@ async def start_telemetry(
                 )
             )
         if probes and getattr(system, "platform", None) is not None:
-            from streamverse.platform.live.runner import DEMO_PASSWORD
-
             regions = [r.name for r in system.platform.topology.regions]
             target = ProbeTarget(
                 gateway_url=system.urls["gateway"],

@@ -1,0 +1,80 @@
+"""The SLI a run is verified on, read from what users saw: the edge error ratio in the metric store.
+
+A gray region outage (health checks green, requests failing) is invisible in the
+platform's /control/status, so verification reads the affected users' edge error ratio
+from the metric store instead, the same telemetry the alerts fired on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+from streamverse.clock import Clock
+from streamverse.metricstore import MetricStore
+from streamverse.platform.topology import Topology
+
+log = logging.getLogger("streamverse.remediation")
+EDGE = "streamverse_edge_requests_total"
+PLAYBACK_ERRORS = "streamverse_playback_errors_total"
+WINDOW_S = 30.0
+
+
+def _sum(store: MetricStore, expr: str, at: float) -> float | None:
+    """The single value of a `sum(...)` query, None when there is no series."""
+    df = store.query(expr, at)
+    if df is None or len(df) == 0:
+        return None
+    value = float(df["value"].iloc[-1])
+    return None if math.isnan(value) else value
+
+
+def error_ratio(store: MetricStore, *, label: str, value: str, at: float, window_s: float = WINDOW_S,
+                viewers_region: str | None = None) -> float | None:
+    """Failed share of the requests of `label=value` edges over the window (viewer failures count too).
+
+    A drained region serves nobody, so it fails nobody: 0 requests and 0 errors read 0.0.
+    None means no telemetry at all (nothing scraped yet).
+    """
+    sel = f'{label}="{value}"'
+    w = f"{window_s:g}s"
+    bad = _sum(store, f'sum(increase({EDGE}{{{sel},code=~"5.."}}[{w}]))', at)
+    total = _sum(store, f"sum(increase({EDGE}{{{sel}}}[{w}]))", at)
+    failed = 0.0
+    if viewers_region:
+        failed = _sum(store, f'sum(increase({PLAYBACK_ERRORS}{{region="{viewers_region}"}}[{w}]))', at) or 0.0
+    if bad is None and total is None:
+        return None
+    bad_all = (bad or 0.0) + failed
+    denominator = max(total or 0.0, bad_all)
+    return round(bad_all / denominator, 6) if denominator > 0 else 0.0
+
+
+class EdgeErrorProbe:
+    """Remediator SLI from the metric store: the target region's (or PoP's) edge error ratio over 30 s."""
+
+    def __init__(self, store: MetricStore, clock: Clock, *, regions: set[str], pops: set[str],
+                 fallback: Callable[[str], float | None] | None = None, window_s: float = WINDOW_S) -> None:
+        self.store, self.clock = store, clock
+        self.regions, self.pops = regions, pops
+        self.fallback = fallback
+        self.window_s = window_s
+
+    def __call__(self, target: str) -> float | None:
+        """Badness in [0, 1] now (higher is worse); the fallback answers for non-edge targets."""
+        if target in self.regions:
+            return error_ratio(self.store, label="region", value=target, at=self.clock.now(),
+                               window_s=self.window_s)
+        if target in self.pops:
+            return error_ratio(self.store, label="pop", value=target, at=self.clock.now(),
+                               window_s=self.window_s)
+        return self.fallback(target) if self.fallback else None
+
+
+def probe_for_topology(topology: Topology, store: MetricStore, clock: Clock,
+                       fallback: Callable[[str], float | None] | None = None) -> EdgeErrorProbe:
+    """An EdgeErrorProbe knowing the topology's regions and PoPs."""
+    regions = {r.name for r in topology.regions}
+    pops = {p.name for r in topology.regions for p in r.pops}
+    return EdgeErrorProbe(store, clock, regions=regions, pops=pops, fallback=fallback)
