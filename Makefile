@@ -25,6 +25,7 @@ deps:
 
 test: deps $(VENV)/.installed-test
 	$(BIN)/ruff check streamverse tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test

@@ -20,6 +20,7 @@ import pandas as pd
 
 from streamverse.alerts.enums import AlertStatus, RuleKind
 from streamverse.alerts.rules import Rule
+from streamverse.metricstore import MetricStore
 
 log = logging.getLogger("streamverse.alerts")
 
@@ -93,7 +94,7 @@ def _render(text: str, labels: dict[str, str]) -> str:
 class Evaluator:
     """Holds the alert states and advances them one cycle at a time."""
 
-    def __init__(self, rules: Sequence[Rule], store: Any) -> None:
+    def __init__(self, rules: Sequence[Rule], store: MetricStore) -> None:
         self.store = store
         self.alerts: dict[str, Alert] = {}
         self.errors: dict[str, str] = {}
@@ -256,7 +257,7 @@ class _QueryFailed(Exception):
     pass
 
 
-def naive_cycle(rules: Sequence[Rule], store: Any, now: float) -> int:
+def naive_cycle(rules: Sequence[Rule], store: MetricStore, now: float) -> int:
     """The baseline: one store query per rule, compared row by row (what the bench measures against)."""
     hits = 0
     for r in rules:

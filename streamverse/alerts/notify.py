@@ -8,9 +8,10 @@ Failed sends are retried with exponential backoff; the final failure lands in th
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -114,6 +115,93 @@ def pagerduty_event(
     return body
 
 
+class TargetNotifier(ABC):
+    """How one kind of target is spoken to: the bodies to POST and where; one class per kind.
+
+    Chosen by name from alerting.yaml's `kind` (`NOTIFIERS`), as slo-generator picks its
+    exporters: adding a kind of target adds one class here and touches nothing else.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    @abstractmethod
+    def requests(self, *, group_key: str, group_labels: dict[str, str], firing: list[Alert],
+                 resolved: list[Alert]) -> list[tuple[str, Any]]:
+        """(suffix of dedup key, body) pairs for one group's change; "" means one per group."""
+
+    def acknowledge(self, alert: Alert) -> list[tuple[str, Any]]:
+        """Bodies telling the target a person took the alert; most targets have no such call."""
+        return []
+
+    def endpoint(self) -> str:
+        """Where this target's POSTs go."""
+        return self.target.url
+
+
+class WebhookNotifier(TargetNotifier):
+    """Alertmanager's webhook payload v4, one POST per group: anything that reads Alertmanager reads us."""
+
+    kind = "webhook"
+
+    def requests(self, *, group_key: str, group_labels: dict[str, str], firing: list[Alert],
+                 resolved: list[Alert]) -> list[tuple[str, Any]]:
+        """One payload with the group's firing and resolved alerts."""
+        return [("", webhook_payload(group_key=group_key, group_labels=group_labels, firing=firing,
+                                     resolved=resolved, receiver=self.target.name))]
+
+
+class AlertmanagerNotifier(TargetNotifier):
+    """A real Alertmanager's API v2: it then groups, silences and routes as its users configured."""
+
+    kind = "alertmanager"
+
+    def requests(self, *, group_key: str, group_labels: dict[str, str], firing: list[Alert],
+                 resolved: list[Alert]) -> list[tuple[str, Any]]:
+        """Postable alerts; endsAt in the past resolves them."""
+        return [("", alertmanager_payload(firing, resolved))] if firing or resolved else []
+
+    def endpoint(self) -> str:
+        """POST /api/v2/alerts under the configured base URL."""
+        return self.target.url.rstrip("/") + "/api/v2/alerts"
+
+
+class PagerDutyNotifier(TargetNotifier):
+    """PagerDuty Events v2: one event per alert, deduplicated by fingerprint so trigger/ack/resolve meet."""
+
+    kind = "pagerduty"
+
+    def requests(self, *, group_key: str, group_labels: dict[str, str], firing: list[Alert],
+                 resolved: list[Alert]) -> list[tuple[str, Any]]:
+        """A trigger per firing alert, a resolve per resolved one."""
+        key = self.target.routing_key
+        triggers = [(f"trigger:{a.fingerprint}:{a.fired_at}", pagerduty_event(a, "trigger", key))
+                    for a in firing]
+        resolves = [(f"resolve:{a.fingerprint}:{a.fired_at}", pagerduty_event(a, "resolve", key))
+                    for a in resolved]
+        return triggers + resolves
+
+    def acknowledge(self, alert: Alert) -> list[tuple[str, Any]]:
+        """PagerDuty stops escalating once someone acknowledged."""
+        return [(f"ack:{alert.fingerprint}:{alert.fired_at}",
+                 pagerduty_event(alert, "acknowledge", self.target.routing_key))]
+
+
+NOTIFIERS: dict[str, type[TargetNotifier]] = {
+    cls.kind: cls for cls in (WebhookNotifier, AlertmanagerNotifier, PagerDutyNotifier)
+}
+
+
+def notifier_for(target: Target) -> TargetNotifier:
+    """The notifier class named by the target's kind."""
+    try:
+        return NOTIFIERS[target.kind](target)
+    except KeyError:
+        raise ValueError(f"unknown target kind {target.kind!r}; choose one of {sorted(NOTIFIERS)}") from None
+
+
 def requests_for(
     target: Target,
     *,
@@ -122,38 +210,9 @@ def requests_for(
     firing: list[Alert],
     resolved: list[Alert],
 ) -> list[tuple[str, Any]]:
-    """(suffix of dedup key, body) pairs: one per alert for PagerDuty, one per group otherwise."""
-    if not target.send_resolved:
-        resolved = []
-    if target.kind == "pagerduty":
-        return [
-            (f"trigger:{a.fingerprint}:{a.fired_at}", pagerduty_event(a, "trigger", target.routing_key))
-            for a in firing
-        ] + [
-            (f"resolve:{a.fingerprint}:{a.fired_at}", pagerduty_event(a, "resolve", target.routing_key))
-            for a in resolved
-        ]
-    if target.kind == "alertmanager":
-        return [("", alertmanager_payload(firing, resolved))] if firing or resolved else []
-    return [
-        (
-            "",
-            webhook_payload(
-                group_key=group_key,
-                group_labels=group_labels,
-                firing=firing,
-                resolved=resolved,
-                receiver=target.name,
-            ),
-        )
-    ]
-
-
-def endpoint(target: Target) -> str:
-    """Where a target's POSTs go."""
-    if target.kind == "alertmanager":
-        return target.url.rstrip("/") + "/api/v2/alerts"
-    return target.url
+    """(suffix of dedup key, body) pairs for a target; resolved alerts only where it wants them."""
+    return notifier_for(target).requests(group_key=group_key, group_labels=group_labels, firing=firing,
+                                         resolved=resolved if target.send_resolved else [])
 
 
 class Notifier:
@@ -201,7 +260,7 @@ class Notifier:
             if row.status != NotificationStatus.pending:
                 return row
             target = self.config.target(row.target)
-            url, body = endpoint(target), row.payload["body"]
+            url, body = notifier_for(target).endpoint(), row.payload["body"]
             error = None
             with httpx.Client(timeout=target.timeout, transport=self.transport) as http:
                 while row.attempts < retry.attempts:

@@ -11,7 +11,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from streamverse.alerts.service import AlertService
+from streamverse.alerts.loop import AlertService
 
 log = logging.getLogger("streamverse.alerts")
 LOCK_KEY = "streamverse:alerts:leader"

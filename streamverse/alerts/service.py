@@ -1,32 +1,22 @@
-"""The alerting loop (evaluate, persist, group, notify, hand to incidents) and plain service functions."""
+"""Plain service functions over the alerts tables: list, history, ack, silences, external findings.
+
+The evaluation loop that writes them lives in `alerts.loop`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from streamverse.alerts import external
-from streamverse.alerts.config import AlertingConfig
 from streamverse.alerts.enums import AlertStatus, HistoryKind
-from streamverse.alerts.evaluator import Alert, Evaluator, Transition
-from streamverse.alerts.grouping import (
-    ActiveSilence,
-    Dispatcher,
-    GroupNotice,
-    inhibited,
-    inhibiting,
-    silence_from_row,
-)
+from streamverse.alerts.evaluator import Alert
 from streamverse.alerts.models import (
     AlertEvent,
-    AlertHandler,
     AlertHistory,
     AlertState,
     ExternalFinding,
@@ -34,11 +24,8 @@ from streamverse.alerts.models import (
     Silence,
     SilenceCreate,
 )
-from streamverse.alerts.notify import Notifier, pagerduty_event, requests_for
-from streamverse.alerts.rules import Rule
 from streamverse.clock import Clock
 from streamverse.collectors.selector import parse_matcher
-from streamverse.db import session_scope
 from streamverse.durations import parse_duration
 from streamverse.errors import UsageError
 
@@ -46,11 +33,11 @@ log = logging.getLogger("streamverse.alerts")
 
 
 
-def _dt(ts: float | None) -> datetime | None:
+def dt_of(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
-def _ts(d: datetime | None) -> float | None:
+def ts_of(d: datetime | None) -> float | None:
     if d is None:
         return None
     return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()
@@ -69,7 +56,7 @@ def record(
 ) -> AlertHistory:
     """One history row."""
     row = AlertHistory(
-        at=_dt(at),
+        at=dt_of(at),
         kind=str(kind),
         fingerprint=fingerprint,
         name=name,
@@ -91,8 +78,8 @@ def event_of(alert: Alert, *, source: str = "alerts") -> AlertEvent:
         annotations=alert.annotations,
         severity=alert.labels.get("severity"),
         status="resolved" if resolved else "firing",
-        starts_at=_dt(alert.fired_at or alert.active_at),
-        ends_at=_dt(alert.resolved_at) if resolved else None,
+        starts_at=dt_of(alert.fired_at or alert.active_at),
+        ends_at=dt_of(alert.resolved_at) if resolved else None,
         source=source,
     )
 
@@ -135,7 +122,7 @@ def ack(*, session: Session, fingerprint: str, author: str, clock: Clock) -> Ale
         return None
     if row.status != AlertStatus.firing:
         raise UsageError(f"alert {fingerprint} is {row.status}; only a firing alert can be acknowledged")
-    row.acked_by, row.acked_at = author, _dt(clock.now())
+    row.acked_by, row.acked_at = author, dt_of(clock.now())
     session.add(row)
     record(
         session=session,
@@ -158,9 +145,9 @@ def create_silence(*, session: Session, silence_in: SilenceCreate, author: str, 
         raise UsageError(str(exc)) from None
     if not silence_in.matchers:
         raise UsageError('a silence needs at least one matcher, e.g. alertname="PopDown"')
-    start = _ts(silence_in.starts_at) or now
+    start = ts_of(silence_in.starts_at) or now
     if silence_in.ends_at is not None:
-        end = _ts(silence_in.ends_at)
+        end = ts_of(silence_in.ends_at)
     elif silence_in.duration:
         end = start + parse_duration(silence_in.duration)
     else:
@@ -170,11 +157,11 @@ def create_silence(*, session: Session, silence_in: SilenceCreate, author: str, 
         raise UsageError("a silence must end after it starts")
     row = Silence(
         matchers=list(silence_in.matchers),
-        starts_at=_dt(start),
-        ends_at=_dt(end),
+        starts_at=dt_of(start),
+        ends_at=dt_of(end),
         comment=silence_in.comment,
         author=author,
-        created_at=_dt(now),
+        created_at=dt_of(now),
     )
     session.add(row)
     session.flush()
@@ -197,8 +184,8 @@ def expire_silence(*, session: Session, silence_id: int, author: str, clock: Clo
     if row is None:
         return None
     now = clock.now()
-    if (_ts(row.ends_at) or 0) > now:
-        row.ends_at = _dt(now)
+    if (ts_of(row.ends_at) or 0) > now:
+        row.ends_at = dt_of(now)
         row.expired_announced = True
         session.add(row)
         record(
@@ -216,7 +203,7 @@ def list_silences(*, session: Session, include_expired: bool = False, clock: Clo
     """Silences, newest first."""
     rows = list(session.exec(select(Silence).order_by(col(Silence.id).desc())))
     now = clock.now()
-    return rows if include_expired else [r for r in rows if (_ts(r.ends_at) or 0) > now]
+    return rows if include_expired else [r for r in rows if (ts_of(r.ends_at) or 0) > now]
 
 
 def report_findings(
@@ -239,8 +226,8 @@ def report_findings(
     stored = [{**f.model_dump(), "fingerprint": external.fingerprint_of(f, source)} for f in parsed]
     after = {str(d["fingerprint"]) for d in stored}
     if row is None:
-        row = ExternalReport(source=source, reported_at=_dt(at), expires_at=_dt(at + ttl_s))
-    row.reported_at, row.expires_at, row.findings = _dt(at), _dt(at + ttl_s), stored
+        row = ExternalReport(source=source, reported_at=dt_of(at), expires_at=dt_of(at + ttl_s))
+    row.reported_at, row.expires_at, row.findings = dt_of(at), dt_of(at + ttl_s), stored
     session.add(row)
     if after != before:
         names = sorted({f.labels["alertname"] for f in parsed})
@@ -263,244 +250,3 @@ def report_findings(
 def list_reports(*, session: Session) -> list[ExternalReport]:
     """The latest report of every checker."""
     return list(session.exec(select(ExternalReport).order_by(col(ExternalReport.source))))
-
-
-# -- the loop ------------------------------------------------------------------------------------
-@dataclass
-class CycleResult:
-    """What one cycle did."""
-
-    at: float
-    transitions: list[Transition] = field(default_factory=list)
-    notices: list[GroupNotice] = field(default_factory=list)
-    notifications: list[int] = field(default_factory=list)
-    wall_s: float = 0.0
-
-
-class AlertService:
-    """One evaluation cycle at a time: rules -> states -> history -> groups -> outbox -> incidents."""
-
-    def __init__(
-        self,
-        *,
-        engine: Engine,
-        store: Any,
-        clock: Clock,
-        rules: Sequence[Rule],
-        config: AlertingConfig,
-        on_alert: AlertHandler | None = None,
-        spawn: Callable[[Callable[[], Any]], Any] | None = None,
-        notifier: Notifier | None = None,
-    ) -> None:
-        self.engine, self.clock, self.config = engine, clock, config
-        self.evaluator = Evaluator(rules, store)
-        self.dispatcher = Dispatcher(config)
-        self.notifier = notifier or Notifier(engine=engine, config=config, clock=clock)
-        self.on_alert = on_alert
-        self.spawn = spawn or (lambda fn: fn())
-        self._restore()
-        for nid in self.notifier.pending():  # persisted before a crash, never marked: send now
-            self.spawn(lambda nid=nid: self.notifier.deliver(nid))
-
-    def _restore(self) -> None:
-        with Session(self.engine) as s:
-            rows = list(
-                s.exec(
-                    select(AlertState).where(
-                        col(AlertState.status).in_([AlertStatus.pending.value, AlertStatus.firing.value])
-                    )
-                )
-            )
-        alerts = [
-            Alert(
-                r.fingerprint,
-                r.name,
-                dict(r.labels),
-                dict(r.annotations),
-                AlertStatus(r.status),
-                _ts(r.active_at) or 0.0,
-                None,
-                r.value,
-                _ts(r.fired_at),
-                None,
-                r.acked_by,
-            )
-            for r in rows
-        ]
-        self.evaluator.restore(alerts)
-        now = self.clock.now()
-        for a in alerts:
-            if a.status == AlertStatus.firing:
-                self.dispatcher.add(a, now)
-
-    def _silences(self, s: Session, now: float) -> list[ActiveSilence]:
-        out = []
-        for row in s.exec(select(Silence).where(Silence.expired_announced == False)):  # noqa: E712
-            sil = silence_from_row(row)
-            if sil.ends_at <= now:
-                row.expired_announced = True
-                s.add(row)
-                record(
-                    session=s,
-                    kind=HistoryKind.silence_expired,
-                    at=now,
-                    author="alerts",
-                    message=f"silence {row.id} expired ({', '.join(row.matchers)})",
-                    silence_id=row.id,
-                )
-                self._later.append(
-                    (f"silence {row.id} expired", {"silence_id": row.id, "matchers": row.matchers})
-                )
-            else:
-                out.append(sil)
-        for h in s.exec(
-            select(AlertHistory)
-            .where(AlertHistory.kind == HistoryKind.silence_created.value)
-            .where(col(AlertHistory.id) > getattr(self, "_last_created", 0))
-        ):
-            self._last_created = int(h.id)
-            self._later.append((h.message, dict(h.data)))
-        return out
-
-    def _announce(self, message: str, data: dict[str, Any]) -> None:
-        for t in self.config.targets:
-            if t.kind == "webhook":
-                nid = self.notifier.enqueue(
-                    target=t.name,
-                    dedup=f"announce:{message}",
-                    payload={
-                        "version": "4",
-                        "status": "announcement",
-                        "message": message,
-                        "data": data,
-                        "alerts": [],
-                    },
-                )
-                if nid:
-                    self.spawn(lambda nid=nid: self.notifier.deliver(nid))
-
-    def cycle(self) -> CycleResult:
-        """Evaluate every rule now and act on what changed."""
-        import time as _time
-
-        t0 = _time.perf_counter()
-        now = self.clock.now()
-        self._hold_reported(now)
-        res = CycleResult(at=now, transitions=self.evaluator.cycle(now))
-        self._later: list[tuple[str, dict[str, Any]]] = []
-        to_ack: list[Alert] = []
-        with session_scope(self.engine) as s:
-            silences = self._silences(s, now)
-            acks = {
-                r.fingerprint: r.acked_by
-                for r in s.exec(select(AlertState).where(col(AlertState.acked_by).is_not(None)))
-            }
-            for tr in res.transitions:
-                self._persist(s, tr)
-            for a in self.evaluator.alerts.values():
-                if a.status == AlertStatus.firing and acks.get(a.fingerprint) and not a.acked_by:
-                    a.acked_by = acks[a.fingerprint]
-                    to_ack.append(a)
-        for message, data in self._later:
-            self._announce(message, data)
-        for a in to_ack:
-            self._pd_ack(a)
-        for tr in res.transitions:
-            if tr.to in (AlertStatus.firing, AlertStatus.resolved):
-                self.dispatcher.add(tr.alert, now)
-        firing = self.evaluator.firing()
-
-        def muted(a: Alert) -> bool:
-            return any(sil.mutes(a.labels, now) for sil in silences) or inhibited(
-                a, firing, self.config.inhibit_rules
-            )
-
-        res.notices = self.dispatcher.flush(now, muted=muted)
-        for notice in res.notices:
-            res.notifications.extend(self._send(notice))
-        if self.on_alert is not None:
-            for tr in res.transitions:
-                if tr.alert.rule is not None and not tr.alert.rule.incident:
-                    continue  # notify-only alerts (cost findings) open no incident
-                if tr.to in (AlertStatus.firing, AlertStatus.resolved):
-                    try:
-                        event = event_of(tr.alert)
-                        if tr.to == AlertStatus.firing:  # e.g. OriginDown holds the region failovers
-                            event.inhibited_by = inhibiting(tr.alert, firing, self.config.inhibit_rules)
-                        self.on_alert(event)
-                    except Exception:  # noqa: BLE001 - incidents failing must not stop alerting
-                        log.exception("incident hook failed for %s", tr.alert.name)
-        res.wall_s = _time.perf_counter() - t0
-        return res
-
-    def _hold_reported(self, now: float) -> None:
-        """Findings other areas reported (the cost check), as conditions for this cycle."""
-        try:
-            with Session(self.engine) as s:
-                reports = list(s.exec(select(ExternalReport)))
-        except SQLAlchemyError:  # keep what was held; the next cycle retries
-            log.warning("cannot read reported findings; keeping the previous ones", exc_info=True)
-            return
-        self.evaluator.hold_external(external.conditions(reports, now))
-
-    def _persist(self, s: Session, tr: Transition) -> None:
-        a = tr.alert
-        row = s.get(AlertState, a.fingerprint) or AlertState(
-            fingerprint=a.fingerprint, name=a.name, status=""
-        )
-        row.labels, row.annotations, row.status, row.value = a.labels, a.annotations, tr.to.value, a.value
-        row.active_at, row.fired_at, row.resolved_at = _dt(a.active_at), _dt(a.fired_at), _dt(a.resolved_at)
-        row.updated_at = _dt(tr.at)
-        if tr.to == AlertStatus.resolved and row.acked_by:
-            record(
-                session=s,
-                kind=HistoryKind.ack_cleared,
-                at=tr.at,
-                fingerprint=a.fingerprint,
-                name=a.name,
-                message=f"acknowledgement by {row.acked_by} cleared: the alert resolved",
-            )
-            row.acked_by, row.acked_at, a.acked_by = None, None, None
-        s.add(row)
-        if tr.to != AlertStatus.inactive:
-            record(
-                session=s,
-                kind=tr.to.value,
-                at=tr.at,
-                fingerprint=a.fingerprint,
-                name=a.name,
-                message=f"{a.name} {tr.to.value}",
-                labels=a.labels,
-                value=a.value,
-            )
-
-    def _send(self, notice: GroupNotice) -> list[int]:
-        out = []
-        for name in notice.targets:
-            target = self.config.target(name)
-            for suffix, body in requests_for(
-                target,
-                group_key=notice.group_key,
-                group_labels=notice.group_labels,
-                firing=notice.firing,
-                resolved=notice.resolved,
-            ):
-                dedup = suffix or f"{notice.group_key}:{notice.digest}:{notice.repeat}"
-                nid = self.notifier.enqueue(
-                    target=name, dedup=dedup, payload=body, group_key=notice.group_key
-                )
-                if nid is not None:
-                    out.append(nid)
-                    self.spawn(lambda nid=nid: self.notifier.deliver(nid))
-        return out
-
-    def _pd_ack(self, a: Alert) -> None:
-        for t in self.config.targets:
-            if t.kind == "pagerduty":
-                nid = self.notifier.enqueue(
-                    target=t.name,
-                    dedup=f"ack:{a.fingerprint}:{a.fired_at}",
-                    payload=pagerduty_event(a, "acknowledge", t.routing_key),
-                )
-                if nid:
-                    self.spawn(lambda nid=nid: self.notifier.deliver(nid))

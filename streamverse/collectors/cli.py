@@ -13,6 +13,7 @@ import typer
 from streamverse.clock import Clock, RealClock, utc_iso
 from streamverse.durations import format_duration, parse_duration
 from streamverse.errors import StreamVerseError, UsageError
+from streamverse.metricstore import MetricStore
 from streamverse.output import emit_json, fail
 
 metrics_app = typer.Typer(no_args_is_help=True, help="Read series from the metric store.")
@@ -56,7 +57,9 @@ def auto_step(start: float, end: float) -> float:
     return max(1.0, math.ceil((end - start) / 250))
 
 
-def run_query(store: Any, expr: str, *, start: float, end: float, step: float, now: float) -> dict[str, Any]:
+def run_query(
+    store: MetricStore, expr: str, *, start: float, end: float, step: float, now: float,
+) -> dict[str, Any]:
     """The JSON answer of `metrics query`: series with [ts, value] pairs and freshness."""
     if end < start:
         raise UsageError(f"--end ({utc_iso(end)}) is before --start ({utc_iso(start)})")

@@ -102,7 +102,7 @@ def _key(row: dict[str, Any], by: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(row.get(k, "")) for k in by)
 
 
-def _rows(store: Any, expr: str, at: float) -> list[dict[str, Any]]:
+def _rows(store: MetricStore, expr: str, at: float) -> list[dict[str, Any]]:
     df = store.query(expr, at)
     if df is None or len(df) == 0:
         return []
@@ -163,7 +163,7 @@ class UsageMeter:
             flush()
 
 
-def usage_report(store: Any, *, start: float, end: float) -> dict[str, list[dict[str, Any]]]:
+def usage_report(store: MetricStore, *, start: float, end: float) -> dict[str, list[dict[str, Any]]]:
     """Usage in [start, end] straight from the platform counters: usage name -> rows with labels and value."""
     window = max(1, round(end - start))
     out: dict[str, list[dict[str, Any]]] = {}

@@ -18,6 +18,7 @@ from streamverse.clock import utc_iso
 from streamverse.costs.catalog import PriceCatalog
 from streamverse.costs.tiers import BYTES_PER_GB, price_of_byte
 from streamverse.costs.usage import OTHER_VIDEOS, bucketed
+from streamverse.metricstore import MetricStore
 
 # A title's spike is a jump of this much in its share of the bucket's CDN egress spend: titles
 # that drift in and out of the metered top N are noise, a viral one takes a visible slice of the bill.
@@ -40,7 +41,7 @@ class Anomaly:
 
 
 def _bucket_spend(
-    store: Any, catalog: PriceCatalog, *, start: float, end: float, bucket_s: float
+    store: MetricStore, catalog: PriceCatalog, *, start: float, end: float, bucket_s: float
 ) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
     """(category, scope) -> (bucket starts, USD per bucket) at the marginal prices of the period."""
     out: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -72,7 +73,7 @@ def _bucket_spend(
 
 
 def _video_spend(
-    store: Any,
+    store: MetricStore,
     out: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
     eg: Any,
     *,
@@ -140,7 +141,7 @@ def _trailing_median(x: np.ndarray, trail: int) -> np.ndarray:
 
 
 def detect_anomalies(
-    store: Any,
+    store: MetricStore,
     catalog: PriceCatalog,
     *,
     start: float,

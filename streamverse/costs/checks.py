@@ -17,6 +17,7 @@ from streamverse.costs.catalog import Budgets, PriceCatalog
 from streamverse.costs.forecast import as_alerts, category_forecasts, check_budgets
 from streamverse.costs.service import MonthCosts, compute_month, month_bounds
 from streamverse.costs.usage import DAY_S
+from streamverse.metricstore import MetricStore
 
 ANOMALY_LOOKBACK_S = 7 * DAY_S  # the history a spike is measured against
 ANOMALY_HOLD_S = DAY_S  # a spike's alert holds until the spike is a day old, then resolves
@@ -54,7 +55,7 @@ def _ts(iso: str) -> float:
 
 def check_costs(
     *,
-    store: Any,
+    store: MetricStore,
     catalog: PriceCatalog,
     budgets: Budgets,
     now: float,

@@ -18,6 +18,7 @@ from streamverse.costs.catalog import Budgets, PriceCatalog
 from streamverse.costs.checks import CostCheck, check_costs
 from streamverse.costs.service import MonthCosts
 from streamverse.db import session_scope
+from streamverse.metricstore import MetricStore
 
 SOURCE = "costs"
 MANUAL_TTL_S = 3600.0  # a check run by hand holds its alerts an hour unless checked again
@@ -40,7 +41,7 @@ def report_check(*, session: Session, check: CostCheck, ttl_s: float) -> dict[st
 def run_cost_check(
     *,
     session: Session,
-    store: Any,
+    store: MetricStore,
     catalog: PriceCatalog,
     budgets: Budgets,
     now: float,
@@ -62,7 +63,7 @@ def load_cost_config(settings: Any) -> tuple[Any, PriceCatalog, Budgets]:
     return topology, catalog, load_budgets(settings.budgets_file)
 
 
-def periodic_cost_check(*, settings: Any, engine: Engine, clock: Clock, store: Any) -> Any:
+def periodic_cost_check(*, settings: Any, engine: Engine, clock: Clock, store: MetricStore) -> Any:
     """The live loop's job: the cost check every `cost_check_interval_s` (files read once, at start)."""
     from streamverse.alerts.scheduler import PeriodicCheck
 

@@ -19,11 +19,12 @@ from streamverse.costs.forecast import as_alerts, category_forecasts, check_budg
 from streamverse.costs.savings import find_savings, total_savings
 from streamverse.costs.service import MonthCosts, compute_month, summarize
 from streamverse.costs.usage import describe_sources
+from streamverse.metricstore import MetricStore
 
 
 def build_report(
     *,
-    store: Any,
+    store: MetricStore,
     catalog: PriceCatalog,
     budgets: Budgets,
     topology: Any,

@@ -22,6 +22,7 @@ from streamverse.costs.catalog import CATEGORIES, PriceCatalog
 from streamverse.costs.tiers import BYTES_PER_GB, CENT, allocate, daily_costs, to_cents
 from streamverse.costs.usage import DAY_S, OTHER_VIDEOS, Usage, bucketed
 from streamverse.errors import UsageError
+from streamverse.metricstore import MetricStore
 
 SERVICE_OF = {
     "cdn_egress": "cdn",
@@ -124,7 +125,7 @@ def _spread(
         ledger.add(day, r, p, category, cents)
 
 
-def compute_month(*, store: Any, catalog: PriceCatalog, month: str, now: float) -> MonthCosts:
+def compute_month(*, store: MetricStore, catalog: PriceCatalog, month: str, now: float) -> MonthCosts:
     """Price one calendar month (up to `now` when it is the running month) from the store's usage."""
     start, month_end = month_bounds(month)
     if start >= now:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from streamverse.metricstore import MetricStore
+
 DAY_S = 86400
 # Per-title usage is metered for the top titles of each interval; the rest are summed under this id.
 OTHER_VIDEOS = "other"
@@ -104,13 +106,13 @@ def _tidy(df: pd.DataFrame | None, src: Source, extra: tuple[str, ...] = ()) -> 
     return df[~df["value"].isna()]
 
 
-def _window(store: Any, src: Source, start: float, end: float) -> pd.DataFrame:
+def _window(store: MetricStore, src: Source, start: float, end: float) -> pd.DataFrame:
     """Usage of one source in (start, end]: one row per label set, column `value`."""
     secs = max(1, int(round(end - start)))
     return _tidy(store.query(_expr(src, secs), end), src)
 
 
-def _windows(store: Any, src: Source, start: float, n: int, bucket_s: float) -> pd.DataFrame:
+def _windows(store: MetricStore, src: Source, start: float, n: int, bucket_s: float) -> pd.DataFrame:
     """`n` whole buckets from `start` in one range query: columns start, end, labels, value."""
     secs = max(1, int(round(bucket_s)))
     df = store.query_range(_expr(src, secs), start + bucket_s, start + n * bucket_s, bucket_s)
@@ -137,7 +139,9 @@ class Usage:
         return self.frame.groupby(["start", *labels], as_index=False)["value"].sum()
 
 
-def bucketed(store: Any, quantity: str, *, start: float, end: float, bucket_s: float = DAY_S) -> Usage | None:
+def bucketed(
+    store: MetricStore, quantity: str, *, start: float, end: float, bucket_s: float = DAY_S,
+) -> Usage | None:
     """A quantity in consecutive buckets from `start` (the last one may be partial); None: no data."""
     flush = getattr(store, "flush", None)
     if flush is not None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from streamverse.api.deps import AdminDep, ResponderDep, ViewerDep
 from streamverse.durations import parse_duration
 from streamverse.errors import UsageError
-from streamverse.platform.control_app import PurgeBody, RateLimitBody, ScaleBody, SwitchBody
+from streamverse.platform.control_models import PurgeBody, RateLimitBody, ScaleBody, SwitchBody
 from streamverse.remediation.control import ControlClient, ControlError
 from streamverse.tracing import continue_or_start, new_span_id, parse_traceparent
 

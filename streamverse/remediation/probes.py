@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from statistics import fmean
 
 from streamverse.clock import Clock
 from streamverse.metricstore import MetricStore
 from streamverse.platform.topology import Topology
+from streamverse.remediation.control import PlatformControl
 
 log = logging.getLogger("streamverse.remediation")
 EDGE = "streamverse_edge_requests_total"
@@ -78,3 +80,34 @@ def probe_for_topology(topology: Topology, store: MetricStore, clock: Clock,
     regions = {r.name for r in topology.regions}
     pops = {p.name for r in topology.regions for p in r.pops}
     return EdgeErrorProbe(store, clock, regions=regions, pops=pops, fallback=fallback)
+
+
+class StatusProbe:
+    """Default SLI, read from /control/status as a badness in [0, 1] (higher is worse)."""
+
+    def __init__(self, ctl: PlatformControl, kind: str) -> None:
+        self.ctl = ctl
+        self.kind = kind
+
+    def __call__(self, target: str) -> float | None:
+        """The share of the target's traffic that is being served badly now."""
+        if self.kind == "none":
+            return None
+        status = self.ctl.status()
+        if self.kind == "region" and target in status["regions"]:
+            r = status["regions"][target]
+            served_badly = 1.0 - (int(r.get("usable_pops", 0)) / max(1, int(r.get("pops", 1))))
+            return round(float(r["weight"]) * served_badly, 6)
+        if self.kind == "pop" and target in status["pops"]:
+            p = status["pops"][target]
+            return (
+                0.0
+                if float(p["weight"]) == 0
+                else (0.0 if p.get("healthy") and not p.get("hard_down") else 1.0)
+            )
+        if self.kind == "cache":
+            ratios = [float(p.get("hit_ratio", 0.0)) for p in status["pops"].values() if p.get("hits", 0)]
+            return round(1.0 - fmean(ratios), 6) if ratios else None
+        if self.kind == "origin":
+            return 0.0 if status["origin"].get("up", True) else 1.0
+        return None

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from streamverse.clock import utc_iso
+from streamverse.metricstore import MetricStore
 from streamverse.slo.models import SLO
 from streamverse.slo.service import fetch_events, period_bounds
 
@@ -35,7 +36,7 @@ def buckets(
 
 
 def history(
-    slo: SLO, store: Any, *, now: float, step: float = 60.0, bucket_s: float = 3600.0
+    slo: SLO, store: MetricStore, *, now: float, step: float = 60.0, bucket_s: float = 3600.0
 ) -> dict[str, Any]:
     """The aggregate's SLI per bucket and budget left over the SLO period ending now."""
     end = math.floor(now / step) * step

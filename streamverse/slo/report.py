@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from streamverse.clock import utc_iso
+from streamverse.metricstore import MetricStore
 from streamverse.slo.models import SLO
 from streamverse.slo.service import fetch_events, month_bounds
 
@@ -81,7 +82,7 @@ def _credit(attainment: float, schedule: Sequence[Sequence[float]]) -> float:
 
 def build_report(
     slos: Sequence[SLO],
-    store: Any,
+    store: MetricStore,
     *,
     month: str,
     cost_per_minute: float = 100_000.0,

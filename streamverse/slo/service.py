@@ -18,6 +18,7 @@ import pandas as pd
 
 from streamverse.clock import utc_iso
 from streamverse.durations import format_duration
+from streamverse.metricstore import MetricStore
 from streamverse.slo import engine
 from streamverse.slo.models import SLO
 from streamverse.slo.queries import events_exprs, window_ratio_expr
@@ -58,7 +59,9 @@ def _grid(start: float, end: float, step: float) -> np.ndarray:
     return np.arange(first, end + step / 2, step)
 
 
-def _range(store: Any, expr: str, grid: np.ndarray, step: float) -> tuple[dict[SliceKey, np.ndarray], dict]:
+def _range(
+    store: MetricStore, expr: str, grid: np.ndarray, step: float,
+) -> tuple[dict[SliceKey, np.ndarray], dict]:
     """Values of an expression on the grid, one array per label set (NaN where absent)."""
     out: dict[SliceKey, np.ndarray] = {}
     attrs: dict[str, Any] = {}
@@ -118,7 +121,9 @@ def _increments(cum: np.ndarray) -> np.ndarray:
     return np.maximum(inc, 0.0)
 
 
-def fetch_events(slo: SLO, store: Any, *, start: float, end: float, step: float) -> tuple[list[Events], dict]:
+def fetch_events(
+    slo: SLO, store: MetricStore, *, start: float, end: float, step: float,
+) -> tuple[list[Events], dict]:
     """Events per step in (start, end] for every slice, the aggregate first; [] for query SLOs."""
     exprs = events_exprs(slo)
     if exprs is None:
@@ -154,7 +159,7 @@ def fetch_events(slo: SLO, store: Any, *, start: float, end: float, step: float)
     return [agg, *sorted(slices, key=lambda s: tuple(s.labels.items()))], attrs
 
 
-def _query_ratios(slo: SLO, store: Any, at: float) -> tuple[dict[SliceKey, dict[str, float]], dict]:
+def _query_ratios(slo: SLO, store: MetricStore, at: float) -> tuple[dict[SliceKey, dict[str, float]], dict]:
     """Error ratio per window and slice, for raw-query SLOs that cannot be re-windowed."""
     period = rule_windows(slo)[-1]
     out: dict[SliceKey, dict[str, float]] = {}
@@ -194,7 +199,7 @@ def _describe(slo: SLO, labels: dict[str, str], result: dict[str, Any], now: flo
     }
 
 
-def evaluate_slo(slo: SLO, store: Any, *, now: float, step: float = 60.0) -> list[dict[str, Any]]:
+def evaluate_slo(slo: SLO, store: MetricStore, *, now: float, step: float = 60.0) -> list[dict[str, Any]]:
     """Status of one SLO (aggregate and each slice) at `now`."""
     end = math.floor(now / step) * step
     start, period_s = period_bounds(slo, end)
@@ -251,7 +256,7 @@ def _selectors(slo: SLO) -> list[tuple[str, str]]:
     return out
 
 
-def unknown_metrics(slo: SLO, store: Any) -> list[dict[str, str]]:
+def unknown_metrics(slo: SLO, store: MetricStore) -> list[dict[str, str]]:
     """Selectors of an SLO that match no series in the store: a typo, or telemetry that never arrived.
 
     They are reported as errors naming file, line and field, not silently as "no data".
@@ -273,7 +278,7 @@ def unknown_metrics(slo: SLO, store: Any) -> list[dict[str, str]]:
     return problems
 
 
-def status(slos: Sequence[SLO], store: Any, *, now: float, step: float = 60.0) -> dict[str, Any]:
+def status(slos: Sequence[SLO], store: MetricStore, *, now: float, step: float = 60.0) -> dict[str, Any]:
     """Every SLO's status now; one failing SLO is reported and the others still evaluate."""
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []

@@ -55,8 +55,8 @@ def run_fast(
     from fastapi.testclient import TestClient
 
     from streamverse.alerts.config import load_config
+    from streamverse.alerts.loop import AlertService
     from streamverse.alerts.rules import default_rules
-    from streamverse.alerts.service import AlertService
     from streamverse.collectors.embedded import EmbeddedStore
     from streamverse.db import get_engine, init_db
     from streamverse.platform.control_app import create_platform_control_app

@@ -27,6 +27,7 @@ import httpx
 
 from streamverse.clock import utc_iso
 from streamverse.errors import UsageError
+from streamverse.metricstore import MetricStore
 from streamverse.remediation.probes import error_ratio
 from streamverse.system.drill_fast import DEFAULT_OBJECTIVE, DRILL_SCENARIOS, RECOVERY_WINDOW_S
 
@@ -244,7 +245,7 @@ def _mid_catalogue_video(settings: Any) -> str:
     return str(videos[len(videos) // 2].id)
 
 
-def _affected_ratio(store: Any, label: str | None, value: str | None, regions: set[str],
+def _affected_ratio(store: MetricStore, label: str | None, value: str | None, regions: set[str],
                     at: float) -> float | None:
     """The affected users' error ratio over the recovery window (worst affected region)."""
     if label is not None and value is not None:

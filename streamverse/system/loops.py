@@ -16,10 +16,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from streamverse.alerts.config import load_config
+from streamverse.alerts.loop import AlertService
 from streamverse.alerts.models import AlertEvent
 from streamverse.alerts.rules import Rule, default_rules
 from streamverse.alerts.scheduler import AlertScheduler, PeriodicCheck
-from streamverse.alerts.service import AlertService
 from streamverse.clock import Clock
 from streamverse.collectors.service import make_store
 from streamverse.costs.flows import periodic_cost_check

@@ -13,9 +13,9 @@ from sqlmodel import Session
 from streamverse.alerts import service
 from streamverse.alerts.config import AlertingConfig, Retry, Route, Target
 from streamverse.alerts.evaluator import fingerprint
+from streamverse.alerts.loop import AlertService
 from streamverse.alerts.rules import Rule, parse_rules
 from streamverse.alerts.scheduler import AlertScheduler, PeriodicCheck
-from streamverse.alerts.service import AlertService
 from streamverse.clock import VirtualClock
 from streamverse.collectors.embedded import EmbeddedStore
 from streamverse.db import get_engine, init_db

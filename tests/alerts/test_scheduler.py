@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from streamverse.alerts.config import load_config
+from streamverse.alerts.loop import AlertService
 from streamverse.alerts.rules import parse_rules
 from streamverse.alerts.scheduler import AlertScheduler
-from streamverse.alerts.service import AlertService
 from streamverse.clock import RealClock
 from streamverse.collectors.embedded import EmbeddedStore
 from streamverse.db import get_engine, init_db

@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 
 from streamverse.alerts import service
 from streamverse.alerts.config import AlertingConfig, Retry, Route, Target, load_config
+from streamverse.alerts.loop import AlertService
 from streamverse.alerts.models import AlertHistory, Notification, SilenceCreate
 from streamverse.alerts.rules import Rule
-from streamverse.alerts.service import AlertService
 from streamverse.clock import VirtualClock
 from streamverse.collectors.embedded import EmbeddedStore
 from streamverse.db import get_engine, init_db

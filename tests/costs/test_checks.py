@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from streamverse.alerts.config import load_config
+from streamverse.alerts.loop import AlertService
 from streamverse.alerts.rules import default_rules
-from streamverse.alerts.service import AlertService
 from streamverse.api import service as api_service
 from streamverse.clock import RealClock
 from streamverse.collectors.service import make_store
