@@ -106,10 +106,16 @@ def _dispatch(docs: list[Doc], result: LoadResult, options: LoadOptions) -> None
             pending.append(doc)
         elif form == "unknown-version":
             version = doc.data["version"]
-            result.errors.append(doc.error(("version",), f"unsupported version {version!r} (supported: "
-                                                         "prometheus/v1, streamverse/v1)"))
+            result.errors.append(
+                doc.error(
+                    ("version",),
+                    f"unsupported version {version!r} (supported: prometheus/v1, streamverse/v1)",
+                )
+            )
         elif doc.data is not None:
-            where = ("apiVersion",) if isinstance(doc.data, dict) and "apiVersion" in doc.data else ("version",)
+            where = (
+                ("apiVersion",) if isinstance(doc.data, dict) and "apiVersion" in doc.data else ("version",)
+            )
             result.errors.append(doc.error(where, f"document {i + 1} {_NOT_SLO}"))
     if pending:
         openslo.parse(pending, result, options)

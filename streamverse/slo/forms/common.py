@@ -36,7 +36,9 @@ class FieldError(Exception):
 class LoadOptions:
     """Options that apply to every file of a run (the CLI's --default-slo-period, --sloth-compat)."""
 
-    default_period_s: float = DEFAULT_PERIOD_S  # files that name no period (Sloth, OpenSLO without timeWindow)
+    default_period_s: float = (
+        DEFAULT_PERIOD_S  # files that name no period (Sloth, OpenSLO without timeWindow)
+    )
     period_ratio: Literal["events", "sloth"] = "events"
 
 
@@ -70,11 +72,16 @@ class Doc:
                 return self.lines[full[:i]]
         return None
 
-    def error(self, path: PathKey, message: str, severity: Literal["error", "warning"] = "error") -> LoadError:
+    def error(
+        self, path: PathKey, message: str, severity: Literal["error", "warning"] = "error"
+    ) -> LoadError:
         """A LoadError at `path`, named as the file spells it."""
         return LoadError(
-            file=self.file, line=self.line(path), field=dotted((*self.base, *path)) or None,
-            message=message, severity=severity,
+            file=self.file,
+            line=self.line(path),
+            field=dotted((*self.base, *path)) or None,
+            message=message,
+            severity=severity,
         )
 
     def item(self, i: int) -> Doc:
@@ -176,7 +183,9 @@ def duration(value: Any, path: PathKey) -> float:
 def objective(value: Any, path: PathKey, *, percent: bool) -> float:
     """A ratio in (0, 1); `percent` files (Sloth) write 99.9, native files may write '99.9%'."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise FieldError(path, f"objective must be a number such as 0.999 or 99.9, got {type(value).__name__}")
+        raise FieldError(
+            path, f"objective must be a number such as 0.999 or 99.9, got {type(value).__name__}"
+        )
     text = str(value).strip()
     try:
         number = float(text.rstrip("%"))
@@ -213,8 +222,11 @@ def check_promql(expr: str, path: PathKey, warnings: list[FieldError]) -> None:
     except (StreamVerseError, ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         warnings.append(
-            FieldError(path, f"outside the embedded store's PromQL subset (rules still work on Prometheus): {first}",
-                       "warning")
+            FieldError(
+                path,
+                f"outside the embedded store's PromQL subset (rules still work on Prometheus): {first}",
+                "warning",
+            )
         )
 
 
@@ -232,7 +244,8 @@ def check_template(text: Any, path: PathKey) -> str:
     for m in _TEMPLATE.finditer(text):
         if not _WINDOW_VAR.match(m.group(1)):
             raise FieldError(
-                path, f"template error: unknown variable {{{{{m.group(1)}}}}}; only {{{{.window}}}} is defined"
+                path,
+                f"template error: unknown variable {{{{{m.group(1)}}}}}; only {{{{.window}}}} is defined",
             )
     return text.strip()
 

@@ -40,8 +40,7 @@ def parse(doc: Doc, result: LoadResult, options: LoadOptions) -> None:
         result.errors.append(doc.error(exc.path, exc.message))
         return
     for i, item in enumerate(items):
-        build_each(doc, result, ("slos", i),
-                   lambda p, it=item: _slo(it, p, service, file_labels, options))
+        build_each(doc, result, ("slos", i), lambda p, it=item: _slo(it, p, service, file_labels, options))
 
 
 def _indicator(item: dict[str, Any], p: PathKey, warnings: list[FieldError]) -> Indicator:

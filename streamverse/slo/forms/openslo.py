@@ -36,8 +36,15 @@ API_VERSION = "openslo/v1"
 KINDS = ("SLO", "SLI", "Service", "DataSource", "AlertPolicy", "AlertCondition", "AlertNotificationTarget")
 _OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 _SHORTHAND = re.compile(r"(\d+)([mhdwMQY])")
-_UNIT_S = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0, "M": 30 * 86400.0, "Q": 90 * 86400.0,
-           "Y": 365 * 86400.0}
+_UNIT_S = {
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 7 * 86400.0,
+    "M": 30 * 86400.0,
+    "Q": 90 * 86400.0,
+    "Y": 365 * 86400.0,
+}
 _CALENDAR_UNIT = {"d": "day", "w": "week", "M": "month", "Q": "quarter", "Y": "year"}
 _BUDGETING = {"occurrences": "occurrences", "timeslices": "timeslices", "ratiotimeslices": "ratio_timeslices"}
 _LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
@@ -65,10 +72,13 @@ def parse(docs: Sequence[Doc], result: LoadResult, options: LoadOptions) -> None
     for doc in docs:
         version, kind = str(doc.data.get("apiVersion")), doc.data.get("kind")
         if version != API_VERSION:
-            result.errors.append(doc.error(("apiVersion",), f"unsupported apiVersion {version!r} "
-                                                            f"(supported: {API_VERSION})"))
+            result.errors.append(
+                doc.error(("apiVersion",), f"unsupported apiVersion {version!r} (supported: {API_VERSION})")
+            )
         elif kind not in KINDS:
-            result.errors.append(doc.error(("kind",), f"unknown OpenSLO kind {kind!r} (one of {', '.join(KINDS)})"))
+            result.errors.append(
+                doc.error(("kind",), f"unknown OpenSLO kind {kind!r} (one of {', '.join(KINDS)})")
+            )
         else:
             good.append(doc)
     refs = _Refs(good)
@@ -84,8 +94,10 @@ def _query(src: Any, path: PathKey, refs: _Refs) -> str:
     if kind is None and ms.get("metricSourceRef") is not None:
         kind = refs.sources.get(str(ms["metricSourceRef"]))
         if kind is None:
-            raise FieldError((*mp, "metricSourceRef"), f"no kind: DataSource named {ms['metricSourceRef']!r} "
-                                                       "in the files given, and no type")
+            raise FieldError(
+                (*mp, "metricSourceRef"),
+                f"no kind: DataSource named {ms['metricSourceRef']!r} in the files given, and no type",
+            )
     if kind is None:
         raise FieldError((*mp, "type"), "is required (Prometheus) when metricSourceRef names no DataSource")
     if str(kind).lower() != "prometheus":
@@ -102,11 +114,17 @@ def _counter_selector(query: str, path: PathKey) -> str:
         node = promql.parse(query)
     except (StreamVerseError, ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
         raise FieldError(path, str(exc).splitlines()[0] if str(exc) else "cannot read the query") from None
-    if isinstance(node, promql.Agg) and node.op == "sum" and isinstance(node.expr, promql.Sel) and node.labels is None:
+    if (
+        isinstance(node, promql.Agg)
+        and node.op == "sum"
+        and isinstance(node.expr, promql.Sel)
+        and node.labels is None
+    ):
         node = node.expr
     if not isinstance(node, promql.Sel) or node.range_s is not None:
         raise FieldError(
-            path, 'a counter query must be a selector or sum(selector), e.g. sum(http_requests_total{code!~"5.."})'
+            path,
+            'a counter query must be a selector or sum(selector), e.g. sum(http_requests_total{code!~"5.."})',
         )
     return node.selector
 
@@ -127,7 +145,9 @@ def _start(value: Any, path: PathKey) -> str:
     try:
         return datetime.fromisoformat(str(value).strip()).replace(tzinfo=None).isoformat()
     except ValueError:
-        raise FieldError(path, f"startTime {value!r} must be a date and time like 2022-01-01 12:00:00") from None
+        raise FieldError(
+            path, f"startTime {value!r} must be a date and time like 2022-01-01 12:00:00"
+        ) from None
 
 
 def _window(spec: dict[str, Any], sp: PathKey, options: LoadOptions) -> dict[str, Any]:
@@ -147,9 +167,14 @@ def _window(spec: dict[str, Any], sp: PathKey, options: LoadOptions) -> dict[str
         return {"window_s": count * _UNIT_S[unit]}
     if unit not in _CALENDAR_UNIT:
         hint = " (1m is one minute; a month is 1M)" if unit == "m" else ""
-        raise FieldError((*tp, "duration"), f"a calendar window must be days or longer, got {count}{unit}{hint}")
-    out: dict[str, Any] = {"window_s": count * _UNIT_S[unit], "calendar": _CALENDAR_UNIT[unit],
-                           "calendar_count": count}
+        raise FieldError(
+            (*tp, "duration"), f"a calendar window must be days or longer, got {count}{unit}{hint}"
+        )
+    out: dict[str, Any] = {
+        "window_s": count * _UNIT_S[unit],
+        "calendar": _CALENDAR_UNIT[unit],
+        "calendar_count": count,
+    }
     if "startTime" in calendar:
         out["calendar_start"] = _start(calendar["startTime"], (*tp, "calendar", "startTime"))
     if calendar.get("timeZone") is not None:
@@ -157,8 +182,10 @@ def _window(spec: dict[str, Any], sp: PathKey, options: LoadOptions) -> dict[str
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise FieldError((*tp, "calendar", "timeZone"), f"unknown time zone {tz!r} (IANA names such as "
-                                                              "Europe/Paris or UTC)") from None
+            raise FieldError(
+                (*tp, "calendar", "timeZone"),
+                f"unknown time zone {tz!r} (IANA names such as Europe/Paris or UTC)",
+            ) from None
         out["calendar_tz"] = tz
     return out
 
@@ -166,7 +193,9 @@ def _window(spec: dict[str, Any], sp: PathKey, options: LoadOptions) -> dict[str
 def _slice_window(obj: dict[str, Any], path: PathKey) -> float:
     value = obj.get("timeSliceWindow")
     if value is None:
-        raise FieldError((*path, "timeSliceWindow"), "is required with Timeslices or RatioTimeslices budgeting")
+        raise FieldError(
+            (*path, "timeSliceWindow"), "is required with Timeslices or RatioTimeslices budgeting"
+        )
     if isinstance(value, int | float) and not isinstance(value, bool):
         if value <= 0:
             raise FieldError((*path, "timeSliceWindow"), "must be longer than zero")
@@ -227,7 +256,9 @@ def _ratio(rm: Any, rp: PathKey, refs: _Refs) -> Indicator:
         # A stored ratio cannot be re-weighted by events: its windows are time averages.
         return Indicator(kind="query", error_query=f"avg_over_time(({err})[{{{{.window}}}}:1m])")
     if not rm.get("counter", False):
-        raise FieldError((*rp, "counter"), "only counter: true ratio metrics (or raw with rawType) are supported")
+        raise FieldError(
+            (*rp, "counter"), "only counter: true ratio metrics (or raw with rawType) are supported"
+        )
     which = "good" if rm.get("good") is not None else "bad" if rm.get("bad") is not None else None
     if which is None or (rm.get("good") is not None and rm.get("bad") is not None):
         raise FieldError(rp, "needs good or bad (not both), and total")
@@ -251,8 +282,9 @@ def _slos(data: dict[str, Any], refs: _Refs, options: LoadOptions) -> Built:
         method_raw = "Occurrences"
     budgeting = _BUDGETING.get(str(method_raw).lower())
     if budgeting is None:
-        raise FieldError((*sp, "budgetingMethod"), f"{method_raw!r} must be Occurrences, Timeslices or "
-                                                   "RatioTimeslices")
+        raise FieldError(
+            (*sp, "budgetingMethod"), f"{method_raw!r} must be Occurrences, Timeslices or RatioTimeslices"
+        )
     objectives = get(spec, sp, "objectives", kind=list)
     if not objectives:
         raise FieldError((*sp, "objectives"), "needs at least one objective")
@@ -294,8 +326,10 @@ def _slos(data: dict[str, Any], refs: _Refs, options: LoadOptions) -> Built:
         display = str(meta.get("displayName") or "")
         description = str(spec.get("description") or display)
         if indicator.kind == "query" and budgeting != "occurrences":
-            raise FieldError((*sp, "budgetingMethod"), "Timeslices budgeting of a raw (stored ratio) metric is "
-                                                       "not supported; use Occurrences")
+            raise FieldError(
+                (*sp, "budgetingMethod"),
+                "Timeslices budgeting of a raw (stored ratio) metric is not supported; use Occurrences",
+            )
         out.append(
             SLO(
                 service=service,

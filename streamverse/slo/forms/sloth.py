@@ -48,8 +48,9 @@ class Spelling:
 
 
 _CRD = Spelling(CRD_API_VERSION, "errorQuery", "totalQuery", "errorRatioQuery", "pageAlert", "ticketAlert")
-_PROM = Spelling(PROMETHEUS_V1, "error_query", "total_query", "error_ratio_query", "page_alert", "ticket_alert",
-                 other=_CRD)
+_PROM = Spelling(
+    PROMETHEUS_V1, "error_query", "total_query", "error_ratio_query", "page_alert", "ticket_alert", other=_CRD
+)
 _CRD = Spelling(**{**_CRD.__dict__, "other": _PROM})
 
 
@@ -57,7 +58,9 @@ def parse_prometheus_v1(doc: Doc, result: LoadResult, options: LoadOptions) -> N
     """A `version: prometheus/v1` document (Sloth's own CLI format)."""
     version = str(doc.data.get("version"))
     if version != PROMETHEUS_V1:
-        result.errors.append(doc.error(("version",), f"unsupported version {version!r} (supported: prometheus/v1)"))
+        result.errors.append(
+            doc.error(("version",), f"unsupported version {version!r} (supported: prometheus/v1)")
+        )
         return
     _group(doc, result, (), doc.data, _PROM, options)
 
@@ -66,8 +69,13 @@ def parse_crd(doc: Doc, result: LoadResult, options: LoadOptions) -> None:
     """A `kind: PrometheusServiceLevel` Kubernetes object: the same spec under `spec:`, camelCase."""
     data = doc.data
     if str(data.get("apiVersion")) != CRD_API_VERSION:
-        result.errors.append(doc.error(("apiVersion",), f"unsupported apiVersion {data.get('apiVersion')!r} for "
-                                                        f"{CRD_KIND} (supported: {CRD_API_VERSION})"))
+        result.errors.append(
+            doc.error(
+                ("apiVersion",),
+                f"unsupported apiVersion {data.get('apiVersion')!r} for "
+                f"{CRD_KIND} (supported: {CRD_API_VERSION})",
+            )
+        )
         return
     if "spec" not in data or not isinstance(data["spec"], dict):
         result.errors.append(doc.error(("spec",), "is required: a mapping with service and slos"))
@@ -75,8 +83,9 @@ def parse_crd(doc: Doc, result: LoadResult, options: LoadOptions) -> None:
     _group(doc, result, ("spec",), data["spec"], _CRD, options)
 
 
-def _group(doc: Doc, result: LoadResult, base: PathKey, data: dict[str, Any], sp: Spelling,
-           options: LoadOptions) -> None:
+def _group(
+    doc: Doc, result: LoadResult, base: PathKey, data: dict[str, Any], sp: Spelling, options: LoadOptions
+) -> None:
     try:
         service = name(get(data, base, "service"), (*base, "service"))
         labels = str_map(data.get("labels"), (*base, "labels"))
@@ -90,7 +99,9 @@ def _group(doc: Doc, result: LoadResult, base: PathKey, data: dict[str, Any], sp
         if key in data:
             result.errors.append(doc.error((*base, key), _plugins_ignored(data[key]), "warning"))
     for i, item in enumerate(items):
-        build_each(doc, result, (*base, "slos", i), lambda p, it=item: _slo(it, p, service, labels, sp, options))
+        build_each(
+            doc, result, (*base, "slos", i), lambda p, it=item: _slo(it, p, service, labels, sp, options)
+        )
 
 
 def _plugins_ignored(value: Any) -> str:
@@ -104,9 +115,15 @@ def _query(body: dict[str, Any], path: PathKey, key: str, sp: Spelling, warnings
     other = sp.other
     alt = getattr(other, _field_attr(sp, key)) if other else key
     if key not in body and alt in body:
-        warnings.append(FieldError((*path, alt), f"Sloth's {sp.spec} spells this field {key!r} ({alt!r} is the "
-                                                 f"{other.spec if other else ''} spelling); Sloth itself would "
-                                                 "not read it", "warning"))
+        warnings.append(
+            FieldError(
+                (*path, alt),
+                f"Sloth's {sp.spec} spells this field {key!r} ({alt!r} is the "
+                f"{other.spec if other else ''} spelling); Sloth itself would "
+                "not read it",
+                "warning",
+            )
+        )
         key = alt
     text = check_template(get(body, path, key), (*path, key))
     check_promql(render_window(text, "5m"), (*path, key), warnings)
@@ -122,21 +139,29 @@ def _indicator(item: dict[str, Any], p: PathKey, sp: Spelling, warnings: list[Fi
     sli = get(item, p, "sli", kind=dict)
     kinds = [k for k in ("events", "raw", "plugin") if sli.get(k) is not None]
     if len(kinds) != 1:
-        raise FieldError(sli_p, f"needs exactly one of events ({sp.error_query}, {sp.total_query}), "
-                                f"raw ({sp.error_ratio_query}) or plugin")
+        raise FieldError(
+            sli_p,
+            f"needs exactly one of events ({sp.error_query}, {sp.total_query}), "
+            f"raw ({sp.error_ratio_query}) or plugin",
+        )
     kind = kinds[0]
     body_p = (*sli_p, kind)
     body = get(sli, sli_p, kind, kind=dict)
     if kind == "plugin":
         plugin_id = body.get("id")
-        raise FieldError((*body_p, "id"), f"SLI plugins are not supported: {plugin_id}; "
-                                          f"write the plugin's queries as sli.events or sli.raw")
+        raise FieldError(
+            (*body_p, "id"),
+            f"SLI plugins are not supported: {plugin_id}; "
+            f"write the plugin's queries as sli.events or sli.raw",
+        )
     if kind == "raw":
         return Indicator(kind="query", error_query=_query(body, body_p, sp.error_ratio_query, sp, warnings))
     err = _query(body, body_p, sp.error_query, sp, warnings)
     tot = _query(body, body_p, sp.total_query, sp, warnings)
     if err == tot:
-        raise FieldError(body_p, f"{sp.error_query} and {sp.total_query} are the same query (Sloth refuses this)")
+        raise FieldError(
+            body_p, f"{sp.error_query} and {sp.total_query} are the same query (Sloth refuses this)"
+        )
     return Indicator(kind="query", error_query=err, total_query=tot)
 
 
@@ -144,7 +169,9 @@ def _alert(alerting: dict[str, Any], p: PathKey, key: str) -> dict[str, Any]:
     return mapping(alerting.get(key), (*p, key))
 
 
-def _slo(item: Any, p: PathKey, service: str, labels: dict[str, str], sp: Spelling, options: LoadOptions) -> Built:
+def _slo(
+    item: Any, p: PathKey, service: str, labels: dict[str, str], sp: Spelling, options: LoadOptions
+) -> Built:
     warnings: list[FieldError] = []
     if not isinstance(item, dict):
         raise FieldError(p, "each SLO must be a mapping with name, objective and sli")
@@ -179,9 +206,13 @@ def _slo(item: Any, p: PathKey, service: str, labels: dict[str, str], sp: Spelli
         spec=sp.spec,
     )
     for kind, alert, key in (("page", page, sp.page_alert), ("ticket", ticket, sp.ticket_alert)):
-        slo.alert_labels.update({f"{kind}:{k}": v for k, v in str_map(alert.get("labels"), (*ap, key, "labels"))
-                                 .items()})
+        slo.alert_labels.update(
+            {f"{kind}:{k}": v for k, v in str_map(alert.get("labels"), (*ap, key, "labels")).items()}
+        )
         slo.alert_annotations.update(
-            {f"{kind}:{k}": v for k, v in str_map(alert.get("annotations"), (*ap, key, "annotations")).items()}
+            {
+                f"{kind}:{k}": v
+                for k, v in str_map(alert.get("annotations"), (*ap, key, "annotations")).items()
+            }
         )
     return slo, warnings
