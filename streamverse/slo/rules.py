@@ -131,7 +131,7 @@ def _sli_rule(slo: SLO, window: str) -> dict[str, Any]:
     if slo.budgeting != "occurrences" and slo.indicator.kind != "threshold":
         expr = timeslice_ratio_expr(slo, window) + "\n"
     elif slo.indicator.kind == "query" and slo.indicator.total_query is None:
-        expr = window_ratio_expr(slo, window)  # Sloth writes raw SLIs as `(query)`, no newline
+        expr = f"({window_ratio_expr(slo, window)})"  # Sloth writes raw SLIs as `(query)`, no newline
     else:
         expr = window_ratio_expr(slo, window) + "\n"
     return {
