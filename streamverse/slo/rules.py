@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from streamverse.durations import parse_duration
 from streamverse.slo.models import SLO
 from streamverse.slo.queries import window_ratio_expr
 from streamverse.slo.windows import alert_conditions, alert_window_seconds, go_float, period_s, prom_duration
@@ -112,11 +113,14 @@ def timeslice_ratio_expr(slo: SLO, window: str) -> str:
     """
     size = prom_duration(slo.timeslice_window_s)
     er = " ".join(window_ratio_expr(slo, size).split())
-    count = f"count_over_time(((({er})) >= 0)[{window}:{size}])"
+    # One second short of the window: exactly window/size slices whether the range is closed (Prometheus 2)
+    # or left-open (Prometheus 3) at its start.
+    span = prom_duration(parse_duration(window) - 1)
+    count = f"count_over_time(((({er})) >= 0)[{span}:{size}])"
     if slo.budgeting == "ratio_timeslices":
-        return f"sum_over_time(((({er})) >= 0)[{window}:{size}])\n/\n{count}"
+        return f"sum_over_time(((({er})) >= 0)[{span}:{size}])\n/\n{count}"
     target = go_float(slo.timeslice_target or slo.objective)
-    return f"sum_over_time(((1 - ({er})) < bool {target})[{window}:{size}])\n/\n{count}"
+    return f"sum_over_time(((1 - ({er})) < bool {target})[{span}:{size}])\n/\n{count}"
 
 
 def _sli_rule(slo: SLO, window: str) -> dict[str, Any]:
