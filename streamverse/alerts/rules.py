@@ -15,6 +15,7 @@ from streamverse.errors import ConfigError, UsageError
 from streamverse.slo import engine as slo_engine
 from streamverse.slo.models import SLO
 from streamverse.slo.queries import counter_parts, window_ratio_expr
+from streamverse.slo.windows import alert_conditions
 from streamverse.yamlfile import line_of, parse_yaml
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -123,7 +124,7 @@ def slo_rules(slos: Iterable[SLO], *, for_s: float = 0.0) -> list[Rule]:
         for severity in ("page", "ticket"):
             if severity in slo.disabled_alerts:
                 continue
-            conds = [(f, lw, sw) for sev, f, lw, sw in slo_engine.ALERT_CONDITIONS if sev == severity]
+            conds = [(f, lw, sw) for sev, f, lw, sw in alert_conditions(slo) if sev == severity]
             needed = sorted({w for _, lw, sw in conds for w in (lw, sw)}, key=lambda w: slo_engine.WINDOWS[w])
             custom = slo.page_alert if severity == "page" else slo.ticket_alert
             labels = {

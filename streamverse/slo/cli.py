@@ -16,6 +16,28 @@ report_app = typer.Typer(no_args_is_help=True, help="Reports for people who read
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")]
 FilesArg = Annotated[list[Path], typer.Argument(help="SLO files: native, OpenSLO v1 or Sloth prometheus/v1")]
+PeriodOpt = Annotated[
+    str,
+    typer.Option("--default-slo-period", help="period of SLOs whose file names none (Sloth files, OpenSLO "
+                 "without timeWindow), as Sloth's flag of the same name"),
+]
+SlothCompatOpt = Annotated[
+    bool,
+    typer.Option("--sloth-compat", help="period SLI as Sloth computes it (mean of 5m ratios) instead of "
+                 "bad/total events over the period"),
+]
+
+
+def _options(default_period: str, sloth_compat: bool) -> Any:
+    """LoadOptions from the two shared flags; a bad period is a usage error, not a traceback."""
+    from streamverse.durations import parse_duration
+    from streamverse.errors import UsageError
+    from streamverse.slo.loader import LoadOptions
+
+    seconds = parse_duration(default_period)
+    if seconds <= 0:
+        raise UsageError(f"--default-slo-period {default_period!r} must be longer than zero")
+    return LoadOptions(default_period_s=seconds, period_ratio="sloth" if sloth_compat else "events")
 
 
 @slo_app.callback()
@@ -38,12 +60,14 @@ def _print_problems(result: Any) -> None:
 def validate(
     files: FilesArg,
     strict: Annotated[bool, typer.Option(help="warnings fail too")] = False,
+    default_period: PeriodOpt = "30d",
+    sloth_compat: SlothCompatOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Check SLO files; every problem names its file, line and field."""
     from streamverse.slo.loader import load_files
 
-    result = load_files(files)
+    result = load_files(files, _options(default_period, sloth_compat))
     _print_problems(result)
     failed = not result.ok or (strict and bool(result.errors))
     if json_out:
@@ -67,12 +91,14 @@ def validate(
 def rules(
     files: FilesArg,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write here instead of stdout")] = None,
+    default_period: PeriodOpt = "30d",
+    sloth_compat: SlothCompatOpt = False,
 ) -> None:
     """Prometheus recording and alerting rules (Sloth-compatible names and labels)."""
     from streamverse.slo.loader import load_files
     from streamverse.slo.rules import render_rules
 
-    result = load_files(files)
+    result = load_files(files, _options(default_period, sloth_compat))
     _print_problems(result)
     if not result.slos:
         fail("no valid SLOs to generate rules for")
@@ -99,6 +125,8 @@ def _num(x: Any) -> str:
 def status_cmd(
     files: Annotated[list[Path] | None, typer.Argument(help="SLO files; shipped defaults when none")] = None,
     step: Annotated[str, typer.Option(help="evaluation resolution")] = "1m",
+    default_period: PeriodOpt = "30d",
+    sloth_compat: SlothCompatOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """SLI, error budget and burn rates of every SLO now."""
@@ -108,7 +136,7 @@ def status_cmd(
     from streamverse.slo.loader import default_slo_file, load_files
     from streamverse.slo.service import status
 
-    result = load_files(files or [default_slo_file()])
+    result = load_files(files or [default_slo_file()], _options(default_period, sloth_compat))
     _print_problems(result)
     out = status(result.slos, make_store(get_settings()), now=RealClock().now(), step=parse_duration(step))
     out["errors"] = [

@@ -30,6 +30,7 @@ ALERT_CONDITIONS: tuple[tuple[str, float, str, str], ...] = (
     ("ticket", 3.0, "1d", "2h"),
     ("ticket", 1.0, "3d", "6h"),
 )
+Conditions = tuple[tuple[str, float, str, str], ...]  # per-SLO: windows.alert_conditions(slo)
 AT_RISK_REMAINING = 0.25  # below a quarter of the budget left, releases need sign-off
 
 
@@ -95,11 +96,11 @@ def last_window_sums(
     }
 
 
-def alert_state(burn: Mapping[str, float]) -> dict[str, Any]:
+def alert_state(burn: Mapping[str, float], conditions_of: Conditions = ALERT_CONDITIONS) -> dict[str, Any]:
     """The multiwindow multi-burn-rate conditions; a window without data never fires."""
     conditions = []
     firing = {"page": False, "ticket": False}
-    for severity, factor, long_w, short_w in ALERT_CONDITIONS:
+    for severity, factor, long_w, short_w in conditions_of:
         lb, sb = burn.get(long_w, math.nan), burn.get(short_w, math.nan)
         hit = bool(lb > factor and sb > factor)  # NaN compares False
         firing[severity] |= hit
@@ -117,7 +118,9 @@ def alert_state(burn: Mapping[str, float]) -> dict[str, Any]:
     return {**firing, "conditions": conditions}
 
 
-def alert_series(ratios: Mapping[str, np.ndarray], objective: float | np.ndarray) -> dict[str, np.ndarray]:
+def alert_series(
+    ratios: Mapping[str, np.ndarray], objective: float | np.ndarray, conditions: Conditions = ALERT_CONDITIONS
+) -> dict[str, np.ndarray]:
     """Page and ticket conditions at every step, from `window_ratios` output."""
     eb = 1.0 - np.asarray(objective, dtype=float)
     if np.ndim(eb):
@@ -125,7 +128,7 @@ def alert_series(ratios: Mapping[str, np.ndarray], objective: float | np.ndarray
     out = {}
     for severity in ("page", "ticket"):
         fire = None
-        for sev, factor, long_w, short_w in ALERT_CONDITIONS:
+        for sev, factor, long_w, short_w in conditions:
             if sev != severity:
                 continue
             with np.errstate(invalid="ignore"):
@@ -205,7 +208,8 @@ def budget(bad: float, total: float, *, objective: float, period_s: float) -> Bu
 
 
 def evaluate(
-    bad: np.ndarray, total: np.ndarray, *, objective: float, step_s: float, period_s: float | None = None
+    bad: np.ndarray, total: np.ndarray, *, objective: float, step_s: float, period_s: float | None = None,
+    conditions: Conditions = ALERT_CONDITIONS,
 ) -> dict[str, Any]:
     """Everything about one SLO now, from its per-step events over the period (last step = now)."""
     bad = np.nan_to_num(np.asarray(bad, dtype=float))
@@ -217,7 +221,7 @@ def evaluate(
     burn = {w: float(burn_rate(r, objective)) for w, r in ratios.items()}
     pb, pt = sums["period"]
     fig = budget(float(pb), float(pt), objective=objective, period_s=period_s)
-    alerts = alert_state(burn)
+    alerts = alert_state(burn, conditions)
     current = burn["1h"] if not math.isnan(burn["1h"]) else burn["period"]
     return {
         "sli": fig.sli,
@@ -242,14 +246,20 @@ def evaluate(
     }
 
 
-def evaluate_ratios(ratios: Mapping[str, float], *, objective: float, period_s: float) -> dict[str, Any]:
+def evaluate_ratios(
+    ratios: Mapping[str, float],
+    *,
+    objective: float,
+    period_s: float,
+    conditions: Conditions = ALERT_CONDITIONS,
+) -> dict[str, Any]:
     """Like `evaluate` when only error ratios per window are known (raw-query SLOs): no event counts."""
     er = {w: float(ratios.get(w, math.nan)) for w in [*WINDOWS, "period"]}
     burn = {w: float(burn_rate(r, objective)) for w, r in er.items()}
     fig = BudgetFigures(
         objective=objective, period_s=period_s, bad=math.nan, total=math.nan, sli=1.0 - er["period"]
     )
-    alerts = alert_state(burn)
+    alerts = alert_state(burn, conditions)
     current = burn["1h"] if not math.isnan(burn["1h"]) else burn["period"]
     return {
         "sli": fig.sli,
@@ -274,10 +284,25 @@ def evaluate_ratios(ratios: Mapping[str, float], *, objective: float, period_s: 
     }
 
 
-def timeslices(bad: np.ndarray, total: np.ndarray, *, slice_target: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step events turned into time slices: a slice is bad when its good ratio is below target."""
+def timeslices(
+    bad: np.ndarray, total: np.ndarray, *, slice_target: float, slice_steps: int = 1, ratio: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step events turned into time slices of `slice_steps` steps, each counted at its last step.
+
+    A slice with events is one total event; it is bad when its good ratio is below target, or,
+    with `ratio` (OpenSLO RatioTimeslices), it counts its error ratio as its share of bad.
+    Slices are laid from the last step back, so the newest slice is whole.
+    """
     t = np.nan_to_num(np.asarray(total, dtype=float))
-    ratio = error_ratio(np.nan_to_num(bad), t)
+    b = np.nan_to_num(np.asarray(bad, dtype=float))
+    if slice_steps > 1:
+        ends = np.arange(t.shape[-1] - 1, -1, -slice_steps)[::-1]
+        tb, bb = trailing_sum(t, slice_steps)[..., ends], trailing_sum(b, slice_steps)[..., ends]
+        t_out, b_out = np.zeros_like(t), np.zeros_like(b)
+        sliced_b, sliced_t = timeslices(bb, tb, slice_target=slice_target, ratio=ratio)
+        b_out[..., ends], t_out[..., ends] = sliced_b, sliced_t
+        return b_out, t_out
+    er = error_ratio(b, t)
     with np.errstate(invalid="ignore"):
-        bad_slice = (t > 0) & (1.0 - ratio < slice_target)
-    return bad_slice.astype(float), (t > 0).astype(float)
+        bad_slice = np.where(t > 0, er, 0.0) if ratio else ((t > 0) & (1.0 - er < slice_target)).astype(float)
+    return np.asarray(bad_slice, dtype=float), (t > 0).astype(float)

@@ -18,6 +18,9 @@ from pydantic import BaseModel, Field, field_validator
 
 IndicatorKind = Literal["ratio", "latency", "threshold", "query"]
 CompareOp = Literal["<", "<=", ">", ">="]
+CalendarUnit = Literal["day", "week", "month", "quarter", "year"]
+# occurrences: bad/total events; timeslices: bad slices/slices; ratio_timeslices: mean of slice ratios.
+Budgeting = Literal["occurrences", "timeslices", "ratio_timeslices"]
 NEGATE: dict[str, str] = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
 
@@ -43,10 +46,16 @@ class SLO(BaseModel):
     name: str
     description: str = ""
     objective: float = Field(..., description="target ratio of good events, strictly inside (0, 1)")
-    window_s: float = 30 * 86400.0
-    calendar: Literal["month"] | None = None
-    budgeting: Literal["occurrences", "timeslices"] = "occurrences"
+    window_s: float = 30 * 86400.0  # a calendar window's nominal length (a month is 30d), for the rules
+    calendar: CalendarUnit | None = None  # set: the period is calendar-aligned, never rolling
+    calendar_count: int = 1  # `2w` calendar: periods of two weeks
+    calendar_start: str | None = None  # ISO local time a calendar period starts at (OpenSLO startTime)
+    calendar_tz: str = "UTC"  # IANA zone of calendar_start
+    budgeting: Budgeting = "occurrences"
     timeslice_target: float | None = None  # a slice is good when its good ratio reaches this
+    timeslice_window_s: float = 60.0  # how long one time slice is
+    period_ratio: Literal["events", "sloth"] = "events"  # "sloth": Sloth's average of 5m ratios
+    spec: str = "streamverse/v1"  # the file form it came from, for sloth_slo_info's sloth_spec
     slice_by: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
     indicator: Indicator

@@ -1,9 +1,12 @@
-"""Prometheus recording and alerting rules with Sloth's names and labels.
+"""Prometheus recording and alerting rules written as Sloth writes them.
 
-Dashboards and alert routes built for Sloth keep working: the same `slo:*` series, the
-same `sloth_*` labels, page and ticket alerts from the SRE workbook's multiwindow
-multi-burn-rate table. The period window is a direct ratio of rates over the period
-(not Sloth's average of 5m ratios), so it equals the engine's event-weighted figure.
+Dashboards and alert routes built for Sloth keep working: the same `slo:*` series and
+expressions, the same `sloth_*` labels, the same alert annotations, and burn factors derived
+from the period as Sloth derives them (see `windows.py`). One deliberate difference, on by
+default: the period window (`slo:sli_error:ratio_rate30d`) is bad/total events over the period,
+which equals `slo status`; Sloth averages the 5m ratios instead (every 5 minutes weighs the
+same, however much traffic it had). `period_ratio: sloth` (CLI `--sloth-compat`) writes
+Sloth's rule exactly. See docs/slo-files.md.
 """
 
 from __future__ import annotations
@@ -14,31 +17,49 @@ from typing import Any
 
 import yaml
 
-from streamverse.durations import format_duration
-from streamverse.slo.engine import ALERT_CONDITIONS, WINDOWS
+from streamverse.durations import parse_duration
 from streamverse.slo.models import SLO
 from streamverse.slo.queries import window_ratio_expr
+from streamverse.slo.windows import alert_conditions, alert_window_seconds, go_float, period_s, prom_duration
 
 SLOTH_VERSION = "streamverse-sloth-compat/v0.11"
+WINDOW_LABEL = "sloth_window"
 
 
 def period_window(slo: SLO) -> str:
-    """The SLO period as a rule window (a calendar month is evaluated as 30d in Prometheus)."""
-    seconds = 30 * 86400.0 if slo.calendar else slo.window_s
-    return f"{int(seconds // 86400)}d" if seconds % 86400 == 0 else format_duration(seconds)
+    """The SLO period as a rule window, spelt as Sloth spells it (28d is 4w)."""
+    return prom_duration(period_s(slo))
 
 
 def windows(slo: SLO) -> list[str]:
-    """Every window the rules record, shortest first, the period last."""
-    out = list(WINDOWS)
+    """Every window the rules record: the alert windows shortest first, then the period."""
+    out = list(alert_window_seconds())
     period = period_window(slo)
     if period not in out:
         out.append(period)
     return out
 
 
-def _matchers(slo: SLO) -> str:
-    return f'{{sloth_id="{slo.id}", sloth_service="{slo.service}", sloth_slo="{slo.name}"}}'
+def _id_labels(slo: SLO) -> dict[str, str]:
+    return {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name}
+
+
+def _filter(slo: SLO) -> str:
+    """Sloth's labelsToPromFilter: the id labels sorted, `, ` between them."""
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(_id_labels(slo).items())) + "}"
+
+
+def _merge(*maps: dict[str, str]) -> dict[str, str]:
+    """Later maps win, keys sorted (Go marshals maps sorted, so Sloth's files are)."""
+    out: dict[str, str] = {}
+    for m in maps:
+        out.update(m)
+    return dict(sorted(out.items()))
+
+
+def _objective_percent(slo: SLO) -> float:
+    """The objective as Sloth's files write it (99.9), undoing the /100 without float noise."""
+    return round(slo.objective * 100, 10)
 
 
 def _alert_name(slo: SLO, severity: str) -> str:
@@ -49,90 +70,134 @@ def _alert_name(slo: SLO, severity: str) -> str:
     return f"{camel}ErrorBudgetBurn"
 
 
-def _alert(slo: SLO, severity: str) -> dict[str, Any]:
-    eb = float(f"{1.0 - slo.objective:.12g}")
-    sel = _matchers(slo)
-    parts = []
-    for sev, factor, long_w, short_w in ALERT_CONDITIONS:
-        if sev != severity:
-            continue
-        parts.append(
-            f"(\n    max(slo:sli_error:ratio_rate{short_w}{sel} > ({factor:g} * {eb!r}))"
-            " without (sloth_window)\n    and\n"
-            f"    max(slo:sli_error:ratio_rate{long_w}{sel} > ({factor:g} * {eb!r}))"
-            " without (sloth_window)\n)"
-        )
-    labels = {k: v for k, v in slo.alert_labels.items() if ":" not in k}
-    labels.update(
-        {k.split(":", 1)[1]: v for k, v in slo.alert_labels.items() if k.startswith(f"{severity}:")}
+def _condition(slo: SLO, short_w: str, long_w: str, factor: float, eb: float) -> str:
+    f, b, flt = go_float(factor), go_float(eb), _filter(slo)
+    return (
+        f"(\n    (slo:sli_error:ratio_rate{short_w}{flt} > ({f} * {b}))\n    and ignoring ({WINDOW_LABEL})\n"
+        f"    (slo:sli_error:ratio_rate{long_w}{flt} > ({f} * {b}))\n)"
     )
-    labels["sloth_severity"] = severity
-    annotations = {
-        "title": f"(severity: {severity}) SLO {slo.id} error budget burn rate is too fast.",
-        "summary": "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget "
-        "burn rate is over expected.",
-        **slo.alert_annotations,
+
+
+def _alert(slo: SLO, severity: str) -> dict[str, Any]:
+    eb = (100 - _objective_percent(slo)) / 100  # Sloth: ErrorBudget (100 - objective%) / 100
+    parts = [
+        _condition(slo, short_w, long_w, factor, eb)
+        for sev, factor, long_w, short_w in alert_conditions(slo)
+        if sev == severity
+    ]
+    own = {k.split(":", 1)[1]: v for k, v in slo.alert_labels.items() if k.startswith(f"{severity}:")}
+    shared = {k: v for k, v in slo.alert_labels.items() if ":" not in k}
+    own_ann = {
+        k.split(":", 1)[1]: v for k, v in slo.alert_annotations.items() if k.startswith(f"{severity}:")
+    }
+    shared_ann = {k: v for k, v in slo.alert_annotations.items() if ":" not in k}
+    defaults = {
+        "title": f"({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget "
+        "burn rate is too fast.",
+        "summary": "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate "
+        "is over expected.",
     }
     return {
         "alert": _alert_name(slo, severity),
-        "expr": "\n or\n".join(parts) + "\n",
-        "labels": labels,
-        "annotations": annotations,
+        "expr": f"\nor ignoring ({WINDOW_LABEL})\n".join(parts) + "\n",
+        "labels": _merge({"sloth_severity": severity}, shared, own),
+        "annotations": _merge(defaults, shared_ann, own_ann),
     }
 
 
-def slo_groups(slo: SLO) -> list[dict[str, Any]]:
-    """Sloth's three rule groups for one SLO: SLI recordings, meta recordings, alerts."""
-    base = {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name, **slo.labels}
-    sel = _matchers(slo)
+def timeslice_ratio_expr(slo: SLO, window: str) -> str:
+    """Bad slices / slices over a window (Timeslices), or the mean slice error ratio (RatioTimeslices).
+
+    Each slice is the error ratio over `timeslice_window`, sampled once per slice by a subquery;
+    a slice without events is NaN and the `>= 0` filter leaves it out, as `slo status` does.
+    """
+    size = prom_duration(slo.timeslice_window_s)
+    er = " ".join(window_ratio_expr(slo, size).split())
+    # One second short of the window: exactly window/size slices whether the range is closed (Prometheus 2)
+    # or left-open (Prometheus 3) at its start.
+    span = prom_duration(parse_duration(window) - 1)
+    count = f"count_over_time(((({er})) >= 0)[{span}:{size}])"
+    if slo.budgeting == "ratio_timeslices":
+        return f"sum_over_time(((({er})) >= 0)[{span}:{size}])\n/\n{count}"
+    target = go_float(slo.timeslice_target or slo.objective)
+    return f"sum_over_time(((1 - ({er})) < bool {target})[{span}:{size}])\n/\n{count}"
+
+
+def _sli_rule(slo: SLO, window: str) -> dict[str, Any]:
     period = period_window(slo)
-    sli_rules = [
-        {
-            "record": f"slo:sli_error:ratio_rate{w}",
-            "expr": window_ratio_expr(slo, w) + "\n",
-            "labels": {**base, "sloth_window": w},
-        }
-        for w in windows(slo)
-    ]
-    on = "on(sloth_id, sloth_slo, sloth_service) group_left"
-    meta = [
-        {"record": "slo:objective:ratio", "expr": f"vector({slo.objective!r})", "labels": base},
-        {"record": "slo:error_budget:ratio", "expr": f"vector(1 - {slo.objective!r})", "labels": base},
+    if window == period and slo.period_ratio == "sloth" and window != "5m":
+        metric = f"slo:sli_error:ratio_rate5m{_filter(slo)}"
+        expr = (
+            f"sum_over_time({metric}[{window}])\n/ ignoring ({WINDOW_LABEL})\n"
+            f"count_over_time({metric}[{window}])\n"
+        )
+        return {"record": f"slo:sli_error:ratio_rate{window}", "expr": expr, "labels": {WINDOW_LABEL: window}}
+    if slo.budgeting != "occurrences" and slo.indicator.kind != "threshold":
+        expr = timeslice_ratio_expr(slo, window) + "\n"
+    elif slo.indicator.kind == "query" and slo.indicator.total_query is None:
+        expr = f"({window_ratio_expr(slo, window)})"  # Sloth writes raw SLIs as `(query)`, no newline
+    else:
+        expr = window_ratio_expr(slo, window) + "\n"
+    return {
+        "record": f"slo:sli_error:ratio_rate{window}",
+        "expr": expr,
+        "labels": _merge(_id_labels(slo), {WINDOW_LABEL: window}, slo.labels),
+    }
+
+
+def _meta_rules(slo: SLO) -> list[dict[str, Any]]:
+    labels = _merge(_id_labels(slo), slo.labels)
+    flt = _filter(slo)
+    obj = go_float(slo.objective)
+    on = "/ on(sloth_id, sloth_slo, sloth_service) group_left"
+
+    def burn(metric: str) -> str:
+        return f"{metric}{flt}\n{on}\nslo:error_budget:ratio{flt}\n"
+
+    return [
+        {"record": "slo:objective:ratio", "expr": f"vector({obj})", "labels": labels},
+        {"record": "slo:error_budget:ratio", "expr": f"vector(1-{obj})", "labels": labels},
         {
             "record": "slo:time_period:days",
-            "expr": f"vector({(30 * 86400.0 if slo.calendar else slo.window_s) / 86400:g})",
-            "labels": base,
+            "expr": f"vector({go_float(period_s(slo) / 3600 / 24)})",
+            "labels": labels,
         },
         {
             "record": "slo:current_burn_rate:ratio",
-            "expr": f"slo:sli_error:ratio_rate5m{sel}\n/ {on}\nslo:error_budget:ratio{sel}\n",
-            "labels": base,
+            "expr": burn("slo:sli_error:ratio_rate5m"),
+            "labels": labels,
         },
         {
             "record": "slo:period_burn_rate:ratio",
-            "expr": f"slo:sli_error:ratio_rate{period}{sel}\n/ {on}\nslo:error_budget:ratio{sel}\n",
-            "labels": base,
+            "expr": burn(f"slo:sli_error:ratio_rate{period_window(slo)}"),
+            "labels": labels,
         },
         {
             "record": "slo:period_error_budget_remaining:ratio",
-            "expr": f"1 - slo:period_burn_rate:ratio{sel}",
-            "labels": base,
+            "expr": f"1 - slo:period_burn_rate:ratio{flt}",
+            "labels": labels,
         },
         {
             "record": "sloth_slo_info",
             "expr": "vector(1)",
-            "labels": {
-                **base,
-                "sloth_mode": "cli-gen-prom",
-                "sloth_spec": "prometheus/v1",
-                "sloth_version": SLOTH_VERSION,
-                "sloth_objective": f"{100 * slo.objective:g}",
-            },
+            "labels": _merge(
+                labels,
+                {
+                    "sloth_mode": "cli-gen-prom",
+                    "sloth_objective": repr(_objective_percent(slo)).removesuffix(".0"),
+                    "sloth_spec": slo.spec,
+                    "sloth_version": SLOTH_VERSION,
+                },
+            ),
         },
     ]
+
+
+def slo_groups(slo: SLO) -> list[dict[str, Any]]:
+    """Sloth's three rule groups for one SLO: SLI recordings, meta recordings, alerts."""
     groups = [
-        {"name": f"sloth-slo-sli-recordings-{slo.id}", "rules": sli_rules},
-        {"name": f"sloth-slo-meta-recordings-{slo.id}", "rules": meta},
+        {"name": f"sloth-slo-sli-recordings-{slo.id}", "rules": [_sli_rule(slo, w) for w in windows(slo)]},
+        {"name": f"sloth-slo-meta-recordings-{slo.id}", "rules": _meta_rules(slo)},
     ]
     alerts = [_alert(slo, sev) for sev in ("page", "ticket") if sev not in slo.disabled_alerts]
     if alerts:

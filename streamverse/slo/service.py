@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from streamverse.clock import utc_iso
-from streamverse.durations import format_duration
 from streamverse.metricstore import MetricStore
-from streamverse.slo import engine
+from streamverse.slo import engine, periods
 from streamverse.slo.models import SLO
 from streamverse.slo.queries import events_exprs, window_ratio_expr
 from streamverse.slo.rules import windows as rule_windows
+from streamverse.slo.windows import alert_conditions
 
 MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series and query
 SliceKey = tuple[tuple[str, str], ...]
@@ -38,12 +38,8 @@ class Events:
 
 
 def period_bounds(slo: SLO, now: float) -> tuple[float, float]:
-    """(start, seconds) of the SLO period ending now: rolling window, or this calendar month so far."""
-    if slo.calendar == "month":
-        d = datetime.fromtimestamp(now, UTC)
-        start = datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
-        return start, now - start
-    return now - slo.window_s, slo.window_s
+    """(start, seconds) of the SLO period ending now: rolling window, or this calendar period so far."""
+    return periods.period_bounds(slo, now)
 
 
 def month_bounds(month: str) -> tuple[float, float]:
@@ -146,8 +142,12 @@ def fetch_events(
             total = _increments(tot)[1:]
             part = _increments(other)[1:] if other is not None else np.zeros(n)
             bad = part if which == "bad" else np.maximum(total - part, 0.0)
-        if slo.budgeting == "timeslices" and which != "bad-slices":
-            bad, total = engine.timeslices(bad, total, slice_target=slo.timeslice_target or slo.objective)
+        if slo.budgeting != "occurrences" and which != "bad-slices":
+            bad, total = engine.timeslices(
+                bad, total, slice_target=slo.timeslice_target or slo.objective,
+                slice_steps=engine.window_steps(slo.timeslice_window_s, step),
+                ratio=slo.budgeting == "ratio_timeslices",
+            )
         slices.append(Events(dict(key), bad, total))
     if not slo.slice_by:
         return slices[:1], attrs
@@ -191,7 +191,7 @@ def _describe(slo: SLO, labels: dict[str, str], result: dict[str, Any], now: flo
         "name": slo.name,
         "slice": labels,
         "description": slo.description,
-        "window": "calendar-month" if slo.calendar else format_duration(slo.window_s),
+        "window": periods.describe(slo),
         "budgeting": slo.budgeting,
         **result,
         "exhausts_at": utc_iso(now + exh) if exh is not None and math.isfinite(exh) else None,
@@ -211,7 +211,8 @@ def evaluate_slo(slo: SLO, store: MetricStore, *, now: float, step: float = 60.0
             _describe(
                 slo,
                 dict(k),
-                engine.evaluate_ratios(r, objective=slo.objective, period_s=period_s),
+                engine.evaluate_ratios(r, objective=slo.objective, period_s=period_s,
+                                       conditions=alert_conditions(slo)),
                 end,
                 attrs,
             )
@@ -230,12 +231,42 @@ def evaluate_slo(slo: SLO, store: MetricStore, *, now: float, step: float = 60.0
         _describe(
             slo,
             ev.labels,
-            engine.evaluate(ev.bad, ev.total, objective=slo.objective, step_s=step, period_s=period_s),
+            _evaluate_events(slo, ev, step=step, period_s=period_s),
             end,
             attrs,
         )
         for ev in events
     ]
+
+
+def _evaluate_events(slo: SLO, ev: Events, *, step: float, period_s: float) -> dict[str, Any]:
+    """engine.evaluate; with `period_ratio: sloth` the period is Sloth's mean of 5m ratios instead."""
+    conditions = alert_conditions(slo)
+    out = engine.evaluate(ev.bad, ev.total, objective=slo.objective, step_s=step, period_s=period_s,
+                          conditions=conditions)
+    if slo.period_ratio != "sloth":
+        return out
+    r5 = engine.window_ratios(np.nan_to_num(ev.bad), np.nan_to_num(ev.total), step_s=step,
+                              windows={"5m": 300.0})["5m"]
+    tail = r5[-engine.window_steps(period_s, step):]
+    er = float(np.nanmean(tail)) if np.isfinite(tail).any() else math.nan
+    fig = engine.BudgetFigures(objective=slo.objective, period_s=period_s, bad=out["bad"], total=out["total"],
+                               sli=1.0 - er)
+    burn = {**out["burn_rate"], "period": float(engine.burn_rate(er, slo.objective))}
+    budget = {
+        **out["error_budget"],
+        "consumed_ratio": fig.consumed_ratio,
+        "remaining_ratio": fig.remaining_ratio,
+        "consumed_minutes": fig.consumed_minutes,
+        "remaining_minutes": fig.remaining_minutes,
+    }
+    current = burn["1h"] if not math.isnan(burn["1h"]) else burn["period"]
+    return {
+        **out, "sli": fig.sli, "error_ratio": {**out["error_ratio"], "period": er}, "burn_rate": burn,
+        "error_budget": budget, "exhaustion_s": engine.exhaustion_s(fig.remaining_ratio, current, period_s),
+        "policy": engine.policy_state(fig.remaining_ratio, page=out["alerts"]["page"],
+                                      ticket=out["alerts"]["ticket"]),
+    }
 
 
 def _no_data(slo: SLO, reason: str, now: float, attrs: dict) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def test_default_and_foreign_rules_pass_promtool(tmp_path: Path) -> None:
         "slo:sli_error:ratio_rate1d",
         "slo:sli_error:ratio_rate3d",
         "slo:sli_error:ratio_rate30d",
-        "slo:sli_error:ratio_rate28d",
+        "slo:sli_error:ratio_rate4w",  # 28d, as Prometheus (and so Sloth) spells it
         "slo:objective:ratio",
         "slo:error_budget:ratio",
         "slo:period_burn_rate:ratio",
@@ -86,6 +86,14 @@ def _case(tmp_path: Path, bad: np.ndarray, total: np.ndarray, at_minutes: list[i
     # Minute i's events land in the sample at minute i+1; the engine sees the same per-minute events.
     ratios = engine.window_ratios(bad, total, step_s=60)
     fire = engine.alert_series(ratios, slo.objective)
+    # Sloth's `a or ignoring (sloth_window) b` keeps the first firing condition's short-window label.
+    eb = 1 - slo.objective
+    conds = engine.ALERT_CONDITIONS
+    branch = {
+        sev: [(ratios[lw] > f * eb) & (ratios[sw] > f * eb) for s, f, lw, sw in conds if s == sev]
+        for sev in ("page", "ticket")
+    }
+    short = {sev: [sw for s, _, _, sw in conds if s == sev] for sev in ("page", "ticket")}
     tests = []
     # Rule groups run independently (in Prometheus and in promtool), so an alert may see the
     # recordings one evaluation late: only assert where the state was the same a minute before.
@@ -101,6 +109,8 @@ def _case(tmp_path: Path, bad: np.ndarray, total: np.ndarray, at_minutes: list[i
                 "team": "edge",
                 "sloth_severity": sev,
             }
+            if fire[sev][m - 1]:
+                labels["sloth_window"] = short[sev][0] if branch[sev][0][m - 1] else short[sev][1]
             ann = {
                 k: v.replace("{{$labels.sloth_service}}", "api").replace(
                     "{{$labels.sloth_slo}}", "availability"
