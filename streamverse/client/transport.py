@@ -22,6 +22,10 @@ class ApiError(Exception):
         self.url = url
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[type[ApiError], tuple[int, JsonValue], dict[str, str]]:
+        # Picklable (keyword-only fields), so caches such as Streamlit's can hold a failed read.
+        return type(self), (self.status, self.detail), {"method": self.method, "url": self.url}
+
     def __str__(self) -> str:
         where = f"{self.method} {self.url}: " if self.method else ""
         detail = self.detail if isinstance(self.detail, str) else repr(self.detail)
