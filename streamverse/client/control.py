@@ -137,7 +137,7 @@ class ControlClient(Transport):
         """Serve misses from another origin (responder)."""
         return self._action("switch-origin", {"origin": origin})
 
-    def set_rate_limit(self, key: str, *, rate_per_s: float, burst: float) -> m.ActionResult:
+    def set_rate_limit(self, key: str, *, rate_per_s: float, burst: int) -> m.ActionResult:
         """Set a gateway rate limit (responder)."""
         return self._action("set-rate-limit", {"key": key, "rate_per_s": rate_per_s, "burst": burst})
 

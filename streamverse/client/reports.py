@@ -243,11 +243,16 @@ class BudgetCheck(ApiModel):
     forecast_high_usd: float | None = None
 
 
-class CostAlert(ApiModel):
-    """A budget or spend-spike finding, shaped as an alert."""
+class CostFinding(ApiModel):
+    """A budget or spend-spike finding as the cost check reports it: labels and annotations only."""
 
     labels: dict[str, str]
     annotations: dict[str, str]
+
+
+class CostAlert(CostFinding):
+    """A finding in the cost summary, with its severity, value and the figures behind it."""
+
     severity: str
     value: float | None
     finding: Json
@@ -322,7 +327,7 @@ class CostCheck(ApiModel):
     month: str
     budgets: list[BudgetCheck]
     anomalies: list[Json]
-    alerts: list[CostAlert]
+    alerts: list[CostFinding]
     reported: int
     source: str
 
