@@ -169,17 +169,17 @@ def test_runbooks_plan_run_approve_and_reject(system: System) -> None:
         assert again.id == run.id  # the same key gets the same run
         assert run.id in {r.id for r in responder.runs()}
         assert responder.run(run.id).plan["changes"] == [dict(c) for c in plan.changes]
-        if run.status == "awaiting_approval":
-            with pytest.raises(ApiError) as err:
-                responder.approve_run(run.id)  # never the requester
-            assert err.value.status == 403
-            rejected = second.reject_run(run.id, reason="not needed after all")
-            assert rejected.status == "rejected" and rejected.rejected_by == "client-second (responder)"
-        pop = responder.request_run("pop-drain", target="tokyo-3")
-        if pop.status == "awaiting_approval":
-            approved = second.approve_run(pop.id)
-            assert approved.approved_by == "client-second (responder)"
-        assert pop.id in {r.id for r in responder.runs(limit=5)}
+        assert run.status == "awaiting_approval"  # a whole region is a high blast radius
+        with pytest.raises(ApiError) as err:
+            responder.approve_run(run.id)  # never the requester
+        assert err.value.status == 403
+        rejected = second.reject_run(run.id, reason="not needed after all")
+        assert rejected.status == "rejected" and rejected.rejected_by == "client-second (responder)"
+        other = responder.request_run("region-failover", target="me-central")
+        assert other.status == "awaiting_approval"
+        approved = second.approve_run(other.id)
+        assert approved.approved_by == "client-second (responder)" and approved.approved_at is not None
+        assert [r.id for r in responder.runs(limit=2)] == [other.id, run.id]
 
 
 def test_remediation_actions_change_the_platform(system: System) -> None:
