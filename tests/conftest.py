@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
 from streamverse.settings import Settings
@@ -83,3 +84,11 @@ def redis_url() -> Iterator[str]:
 def settings(tmp_path: Path) -> Settings:
     """Embedded-default settings isolated in a temp data dir."""
     return Settings(data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 32)
+
+
+@pytest.fixture(scope="session")
+def make_control_app() -> Callable[..., FastAPI]:
+    """How tests build the control API app (`create_app(settings, ...)`): the one place that imports it."""
+    from streamverse.api.app import create_app
+
+    return create_app

@@ -1,6 +1,7 @@
 """The dashboard's only way to the system: the control API client, with login, caching and last-good data.
 
-Every read goes through `fetch`, which never raises: it answers `Reply(data, error, age_s)`.
+Pages name client methods, never paths: `fetch(ControlClient.slo_status)` reads (cached, and never
+raises: it answers `Reply(data, error, age_s)`), `act(ControlClient.ack_incident, 7)` changes things.
 When the API is unreachable, the last good answer (kept per browser session) comes back
 with its age, so a page can say "showing data from 2 min ago" instead of a traceback.
 """
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 import streamlit as st
 
@@ -19,6 +21,8 @@ from streamverse.client import ApiError, ControlClient
 READ_TTL_S = 5.0
 SLOW_READ_TTL_S = 60.0  # month-level figures (cost summary, SLA report, capacity plan) move slowly
 ROLES = ("viewer", "responder", "admin")
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -53,10 +57,10 @@ def _client(url: str, token: str | None) -> ControlClient:
 
 
 @dataclass
-class Reply:
+class Reply(Generic[T]):
     """What a read returned: data (maybe last-good), the error if the read failed, and the data's age."""
 
-    data: Any = None
+    data: T | None = None
     error: ApiError | None = None
     age_s: float = 0.0
 
@@ -94,55 +98,76 @@ def client() -> ControlClient:
     return _client(cfg.api_url, tok)
 
 
-Params = tuple[tuple[str, Any], ...]
+Args = tuple[Hashable, ...]
+Kwargs = tuple[tuple[str, Hashable], ...]
 
 
-def _get(url: str, tok: str | None, path: str, params: Params) -> tuple[Any, Any]:
+def _read(url: str, tok: str | None, name: str, args: Args, kwargs: Kwargs) -> tuple[object, ApiError | None]:
     try:
-        return _client(url, tok).get(path, **dict(params)), None
+        return getattr(_client(url, tok), name)(*args, **dict(kwargs)), None
     except ApiError as exc:
-        return None, (exc.status, exc.detail, exc.method, exc.url)
+        return None, exc
 
 
 @st.cache_data(ttl=READ_TTL_S, show_spinner=False, max_entries=500)
-def _cached_get(url: str, tok: str | None, path: str, params: Params) -> tuple[Any, Any]:
-    return _get(url, tok, path, params)
+def _cached_read(
+    url: str, tok: str | None, name: str, args: Args, kwargs: Kwargs
+) -> tuple[object, ApiError | None]:
+    return _read(url, tok, name, args, kwargs)
 
 
 @st.cache_data(ttl=SLOW_READ_TTL_S, show_spinner=False, max_entries=200)
-def _cached_get_slow(url: str, tok: str | None, path: str, params: Params) -> tuple[Any, Any]:
-    return _get(url, tok, path, params)
+def _cached_read_slow(
+    url: str, tok: str | None, name: str, args: Args, kwargs: Kwargs
+) -> tuple[object, ApiError | None]:
+    return _read(url, tok, name, args, kwargs)
 
 
-def fetch(path: str, *, slow: bool = False, **params: Any) -> Reply:
-    """GET through the client, cached 5 s (60 s when `slow`); on failure the last good answer and its age."""
+def fetch(call: Callable[Concatenate[ControlClient, P], T], *args: P.args, **kwargs: P.kwargs) -> Reply[T]:
+    """A read through a client method (e.g. `fetch(ControlClient.slo_status)`), cached 5 s; never raises.
+
+    On failure it answers the last good data of this browser session and its age.
+    """
+    return _fetch(call, args, kwargs, slow=False)
+
+
+def fetch_slow(
+    call: Callable[Concatenate[ControlClient, P], T], *args: P.args, **kwargs: P.kwargs
+) -> Reply[T]:
+    """`fetch` cached 60 s, for month-level figures (cost summary, SLA report)."""
+    return _fetch(call, args, kwargs, slow=True)
+
+
+def _fetch(call: Callable[..., T], args: Args, kwargs: dict[str, Hashable], *, slow: bool) -> Reply[T]:
     cfg = config()
     tok = token() or (cfg.service_token if cfg.public_status else None)
-    key = (path, tuple(sorted((k, v) for k, v in params.items() if v is not None)))
-    data, err = (_cached_get_slow if slow else _cached_get)(cfg.api_url, tok, key[0], key[1])
-    book: dict[Any, tuple[Any, float]] = st.session_state.setdefault("_last_good", {})
+    named = tuple(sorted((k, v) for k, v in kwargs.items() if v is not None))
+    key = (call.__name__, args, named)
+    data, error = (_cached_read_slow if slow else _cached_read)(cfg.api_url, tok, call.__name__, args, named)
+    book: dict[object, tuple[object, float]] = st.session_state.setdefault("_last_good", {})
     now = time.time()
-    if err is None:
+    if error is None:
         book[key] = (data, now)
-        return Reply(data=data)
-    error = ApiError(err[0], err[1], method=err[2], url=err[3])
+        return Reply(data=data)  # type: ignore[arg-type]
     if error.status in (0, 502, 503, 504) and key in book:
         old, at = book[key]
-        return Reply(data=old, error=error, age_s=now - at)
+        return Reply(data=old, error=error, age_s=now - at)  # type: ignore[arg-type]
     return Reply(error=error)
 
 
-def act(method: str, path: str, body: Any = None) -> tuple[Any, ApiError | None]:
-    """A state-changing call with the user's token (never the service token); clears cached reads."""
+def act(
+    call: Callable[Concatenate[ControlClient, P], T], *args: P.args, **kwargs: P.kwargs
+) -> tuple[T | None, ApiError | None]:
+    """A state-changing client call with the user's token (never the service token); clears cached reads."""
     tok = token()
     if tok is None:
-        return None, ApiError(401, "log in first", method=method, url=path)
+        return None, ApiError(401, "log in first", method=call.__name__)
     try:
-        out = _client(config().api_url, tok).request(method, path, json=body)
+        out = call(_client(config().api_url, tok), *args, **kwargs)
     except ApiError as exc:
         return None, exc
-    _cached_get.clear()
-    _cached_get_slow.clear()
+    _cached_read.clear()
+    _cached_read_slow.clear()
     return out, None
 
 
@@ -158,8 +183,8 @@ def login(secret: str) -> str | None:
             return "that token is invalid, revoked or expired"
         return f"cannot check the token: {exc.detail}"
     st.session_state["token"] = secret
-    st.session_state["role"] = str(who.get("role", "viewer"))
-    st.session_state["who"] = str(who.get("name", ""))
+    st.session_state["role"] = who.role
+    st.session_state["who"] = who.name
     return None
 
 

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import plotly.graph_objects as go
 import streamlit as st
 
+from streamverse.client import ControlClient, ReplyShapeError
+from streamverse.client.models import MetricsAnswer
 from streamverse.dashboard.connection import Reply, fetch
 
 log = logging.getLogger("streamverse.dashboard")
@@ -55,7 +57,7 @@ def ago(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
-def explain(reply: Reply, what: str) -> bool:
+def explain(reply: Reply[Any], what: str) -> bool:
     """Say why `what` is missing or old; True when there is data to draw."""
     err = reply.error
     if err is None:
@@ -66,6 +68,10 @@ def explain(reply: Reply, what: str) -> bool:
             f"landed). The page fills in once it does.",
             icon=":material/hourglass_empty:",
         )
+        return False
+    if isinstance(err, ReplyShapeError):
+        st.error(f"{what}: the API answered in a shape this dashboard does not know: {_short(err.detail)}",
+                 icon=":material/error:")
         return False
     if err.status == 401:
         st.warning(f"{what}: log in to see this.", icon=":material/lock:")
@@ -98,53 +104,44 @@ def _short(detail: Any) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
-def store_notice(answer: dict[str, Any] | None) -> None:
+def store_notice(answer: MetricsAnswer | None) -> None:
     """Warn when the metric store is unreachable or its data old, with the age of the latest sample."""
-    if not answer:
+    if answer is None:
         return
-    if not answer.get("reachable", True):
+    if not answer.reachable:
         st.warning(
-            f"Metric store unreachable ({_short(answer.get('error') or 'no answer')}); latest data is "
-            f"{ago(answer.get('age_s'))} old.",
+            f"Metric store unreachable ({_short(answer.error or 'no answer')}); latest data is "
+            f"{ago(answer.age_s)} old.",
             icon=":material/cloud_off:",
         )
-    elif answer.get("stale"):
+    elif answer.stale:
         st.warning(
-            f"Metric data is stale: the latest sample is {ago(answer.get('age_s'))} old.",
+            f"Metric data is stale: the latest sample is {ago(answer.age_s)} old.",
             icon=":material/schedule:",
         )
 
 
-def metric(expr: str, *, window_s: float | None = None, step: float | None = None) -> dict[str, Any] | None:
+def metric(expr: str, *, window_s: float | None = None, step: float | None = None) -> MetricsAnswer | None:
     """A metrics answer (range when window_s is given, else instant); None when the API gave none."""
     if window_s is None:
-        reply = fetch("/metrics/query", expr=expr)
-    else:
-        # ~1,500 points a series: finer than a chart's pixels, and no downsampling work on the API.
-        step = step or max(15.0, math.ceil(window_s / CHART_POINTS / 15.0) * 15.0)
-        reply = fetch(
-            "/metrics/query_range", expr=expr, start=_now_bucket() - window_s, end=_now_bucket(), step=step
-        )
-    if reply.data is None:
-        return None
-    return reply.data
+        return fetch(ControlClient.metrics_query, expr).data
+    # ~1,500 points a series: finer than a chart's pixels, and no downsampling work on the API.
+    step = step or max(15.0, math.ceil(window_s / CHART_POINTS / 15.0) * 15.0)
+    end = _now_bucket()
+    return fetch(ControlClient.metrics_query_range, expr, start=end - window_s, end=end, step=step).data
 
 
 def latest(expr: str, *, window_s: float = 3600.0) -> tuple[float | None, float | None]:
     """(value, timestamp) of the newest point of an expression in the last window (summed over series)."""
     answer = metric(expr, window_s=window_s, step=60.0)
-    best: float | None = None
-    for s in (answer or {}).get("series", []):
-        pts = [t for t, v in zip(s["timestamps"], s["values"], strict=False) if v is not None]
-        if pts:
-            best = max(best or pts[-1], pts[-1])
-    if best is None:
+    series = answer.series if answer is not None else []
+    stamps = [t for s in series for t, v in zip(s.timestamps, s.values, strict=False) if v is not None]
+    if not stamps:
         return None, None
-    total = 0.0
-    for s in answer["series"]:  # type: ignore[index]
-        for t, v in zip(s["timestamps"], s["values"], strict=False):
-            if t == best and v is not None:
-                total += v
+    best = max(stamps)
+    total = sum(
+        v for s in series for t, v in zip(s.timestamps, s.values, strict=False) if t == best and v is not None
+    )
     return total, best
 
 
@@ -183,16 +180,16 @@ def _now_bucket(size: float = 15.0) -> float:
     return now - now % size
 
 
-def scalar(answer: dict[str, Any] | None) -> float | None:
+def scalar(answer: MetricsAnswer | None) -> float | None:
     """The single value of an instant answer (sum of series when several)."""
-    if not answer or not answer.get("series"):
+    if answer is None:
         return None
-    vals = [s["values"][-1] for s in answer["series"] if s["values"] and s["values"][-1] is not None]
+    vals = [s.values[-1] for s in answer.series if s.values and s.values[-1] is not None]
     return sum(vals) if vals else None
 
 
 def line_chart(
-    answer: dict[str, Any] | None,
+    answer: MetricsAnswer | None,
     *,
     label: str,
     title: str,
@@ -201,18 +198,18 @@ def line_chart(
     key: str | None = None,
 ) -> None:
     """One trace per series, each capped at MAX_TRACE_POINTS (the API already downsampled)."""
-    if not answer or not answer.get("series"):
+    if answer is None or not answer.series:
         st.caption(f"{title}: no data in this window.")
         return
     fig = go.Figure()
-    for s in answer["series"][:30]:
-        ts, vals = s["timestamps"], s["values"]
+    for s in answer.series[:30]:
+        ts, vals = s.timestamps, s.values
         if len(ts) > MAX_TRACE_POINTS:  # defensive: never ship more than the cap to the browser
             stride = math.ceil(len(ts) / MAX_TRACE_POINTS)
             ts, vals = ts[::stride], vals[::stride]
         name = (
-            s["labels"].get(label)
-            or ",".join(f"{k}={v}" for k, v in s["labels"].items() if k != "__name__")
+            s.labels.get(label)
+            or ",".join(f"{k}={v}" for k, v in s.labels.items() if k != "__name__")
             or "value"
         )
         fig.add_trace(
@@ -230,7 +227,7 @@ def line_chart(
     st.plotly_chart(fig, key=key)
 
 
-def usd(value: Any, *, cents: bool = False, compact: bool = False) -> str:
+def usd(value: object, *, cents: bool = False, compact: bool = False) -> str:
     """$1,234 (or $1.23 M when compact), or an em dash when there is no number."""
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         return "—"

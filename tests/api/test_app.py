@@ -148,16 +148,16 @@ def test_unhandled_errors_are_json_and_audited(app, tokens):
 
 def test_typed_client_against_live_server(app, tokens, live_url):
     with ControlClient(live_url, tokens["admin"]) as admin:
-        assert admin.health()["status"] == "ok"
-        assert admin.whoami()["role"] == "admin"
+        assert admin.health().status == "ok"
+        assert admin.whoami().role == "admin"
         made = admin.create_token(role="responder", name="pager")
-        assert made["token"].startswith("sv_r_")
-        assert "pager" in [t["name"] for t in admin.list_tokens()]
-        assert admin.audit(limit=1)[0]["path"] == "/api/v1/tokens"
+        assert made.token.startswith("sv_r_")
+        assert "pager" in [t.name for t in admin.list_tokens()]
+        assert admin.audit(limit=1)[0].path == "/api/v1/tokens"
         with pytest.raises(ApiError) as err:
             admin.revoke_token(123456)
         assert err.value.status == 404 and "no token" in str(err.value)
-    with ControlClient(live_url, made["token"]) as responder:
+    with ControlClient(live_url, made.token) as responder:
         with pytest.raises(ApiError) as err:
             responder.list_tokens()
         assert err.value.status == 403

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlmodel import Session
 
 from streamverse.api import service
@@ -61,7 +62,8 @@ def _seed_metrics(settings: Settings) -> None:
         store.flush()
 
 
-def _serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
+def serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Serve an ASGI app with uvicorn in a thread on a free port; (server, thread, its URL)."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -84,7 +86,7 @@ def live_platform() -> Iterator[str]:
     platform = Platform(
         topology=load_topology(), clock=RealClock(), limits=LimitTable(), health_interval_s=0.05
     )
-    server, thread, url = _serve(create_platform_control_app(platform, key=PLATFORM_KEY))
+    server, thread, url = serve(create_platform_control_app(platform, key=PLATFORM_KEY))
     stop = threading.Event()
 
     def health_loop() -> None:  # what the live runner does: health checks on their interval
@@ -101,7 +103,9 @@ def live_platform() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def live_api_with_platform(tmp_path_factory: pytest.TempPathFactory, live_platform: str) -> Iterator[LiveApi]:
+def live_api_with_platform(
+    tmp_path_factory: pytest.TempPathFactory, live_platform: str, make_control_app: Callable[..., FastAPI]
+) -> Iterator[LiveApi]:
     """The control API wired to a running platform, so runbooks can plan and run against it."""
     data = Path(tmp_path_factory.mktemp("dash-live")) / "data"
     settings = Settings(
@@ -110,25 +114,27 @@ def live_api_with_platform(tmp_path_factory: pytest.TempPathFactory, live_platfo
         platform_control_url=live_platform,
         platform_control_key=PLATFORM_KEY,
     )
-    yield from _api(settings)
+    yield from _api(settings, make_control_app)
 
 
 @pytest.fixture(scope="session")
-def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+def live_api(
+    tmp_path_factory: pytest.TempPathFactory, make_control_app: Callable[..., FastAPI]
+) -> Iterator[LiveApi]:
     """The control API served by uvicorn, as the dashboard meets it in production (no platform running)."""
     data = Path(tmp_path_factory.mktemp("dash")) / "data"
-    yield from _api(Settings(data_dir=data, jwt_secret="test-secret-" + "x" * 32))
+    yield from _api(Settings(data_dir=data, jwt_secret="test-secret-" + "x" * 32), make_control_app)
 
 
-def _api(settings: Settings) -> Iterator[LiveApi]:
-    app = create_app(settings)
+def _api(settings: Settings, make_app: Callable[..., FastAPI]) -> Iterator[LiveApi]:
+    app = make_app(settings)
     tokens = {}
     with Session(app.state.engine) as s:
         for role in ("viewer", "responder", "admin"):
             tokens[role] = service.create_token(session=s, role=role, name=f"dash-{role}")[1]
         s.commit()
     _seed_metrics(settings)
-    server, thread, url = _serve(app)
+    server, thread, url = serve(app)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

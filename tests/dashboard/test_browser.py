@@ -48,7 +48,7 @@ def test_walk_every_page_and_dry_run_a_failover(live_api_with_platform: LiveApi,
     OUT.mkdir(parents=True, exist_ok=True)
     admin = ControlClient(live_api.url, live_api.tokens["admin"])
     # An incident to act on, opened through the API as an alert would open it.
-    admin.post("/incidents", {"title": "Tokyo PoP 7 down", "severity": "sev2"})
+    admin.create_incident(title="Tokyo PoP 7 down", severity="sev2")
     with (
         streamlit_server(
             live_api.url,

@@ -136,10 +136,8 @@ def incident(env: LiveApi) -> int:
     """An open incident, so the incident page has something to act on."""
     from streamverse.client import ControlClient
 
-    made = ControlClient(env.url, env.tokens["admin"]).post(
-        "/incidents", {"title": "PoP tokyo-7 down", "severity": "sev2"}
-    )
-    return int(made["id"])
+    admin = ControlClient(env.url, env.tokens["admin"])
+    return admin.create_incident(title="PoP tokyo-7 down", severity="sev2").id
 
 
 @pytest.mark.parametrize("role", ["viewer", "responder"])
@@ -205,14 +203,14 @@ def test_public_status_shows_the_status_page_to_anonymous_visitors_only_when_all
 
 
 def test_when_the_api_goes_away_pages_say_so_with_the_age_of_their_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_control_app
 ):
     import streamlit as st
 
     from streamverse.settings import Settings
     from tests.dashboard.conftest import _api
 
-    api = _api(Settings(data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 32))
+    api = _api(Settings(data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 32), make_control_app)
     live = next(api)
     monkeypatch.setenv("STREAMVERSE_API_URL", live.url)
     monkeypatch.delenv("STREAMVERSE_TOKEN", raising=False)

@@ -2,43 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
+from streamverse.client import ControlClient
+from streamverse.client.models import Alert, RunPlan, TimelineEvent
 from streamverse.dashboard.connection import act, fetch, has_role
 from streamverse.dashboard.widgets import explain, guarded
 
 
-def show_plan(plan: Any) -> None:
+def show_plan(plan: RunPlan) -> None:
     """The dry-run plan as a reader needs it: the steps, the blast radius, whether approval is needed."""
-    if not isinstance(plan, dict):
-        st.json(plan, expanded=True)
-        return
-    steps = plan.get("steps") or []
-    if steps:
-        st.markdown("**Steps**\n" + "\n".join(f"{i}. `{step}`" for i, step in enumerate(steps, 1)))
-    for key, value in plan.items():
-        if isinstance(value, dict) and value and key != "params":
-            st.markdown(f"**{key.replace('_', ' ').capitalize()}**")
-            st.dataframe(
-                [
-                    {
-                        "what": k.replace("_", " "),
-                        "value": ", ".join(map(str, v)) if isinstance(v, list) else str(v),
-                    }
-                    for k, v in value.items()
-                ],
-                hide_index=True,
-            )
-    if plan.get("needs_approval") or plan.get("high_blast"):
+    if plan.steps:
+        st.markdown("**Steps**\n" + "\n".join(f"{i}. `{step}`" for i, step in enumerate(plan.steps, 1)))
+    if plan.changes:
+        st.markdown("**Changes**")
+        st.dataframe([{k: str(v) for k, v in change.items()} for change in plan.changes], hide_index=True)
+    if plan.blast_radius:
+        st.markdown("**Blast radius**")
+        st.dataframe(
+            [
+                {
+                    "what": k.replace("_", " "),
+                    "value": ", ".join(map(str, v)) if isinstance(v, list) else str(v),
+                }
+                for k, v in plan.blast_radius.items()
+            ],
+            hide_index=True,
+        )
+    if plan.needs_approval or plan.high_blast:
         st.warning(
             "High blast radius: after you run it, a second responder must approve.", icon=":material/group:"
         )
-    if plan.get("playbook"):
-        st.caption(f"Playbook: {plan['playbook']}")
+    st.caption(f"Playbook: {plan.playbook}")
     with st.expander("The plan as the API returned it"):
-        st.json(plan, expanded=False)
+        st.json(plan.model_dump(mode="json"), expanded=False)
+
+
+def events_table(events: list[TimelineEvent]) -> None:
+    """A timeline as a table: when, what, who, and the message."""
+    st.dataframe(
+        [{"at": e.at, "kind": e.kind, "author": e.author, "message": e.message} for e in events],
+        hide_index=True,
+    )
 
 
 st.title("Alerts & incidents")
@@ -52,15 +57,13 @@ if not responder:
 def alerts() -> None:
     """Firing alerts and silences."""
     st.subheader("Alerts")
-    reply = fetch("/alerts")
+    reply = fetch(ControlClient.alerts)
     if explain(reply, "Alerts"):
-        rows: list[dict[str, Any]] = (
-            reply.data if isinstance(reply.data, list) else reply.data.get("alerts", [])
-        )
+        rows = reply.data or []
         if not rows:
             st.caption("No alerts.")
-        firing = [a for a in rows if a.get("status") != "resolved"]
-        resolved = [a for a in rows if a.get("status") == "resolved"]
+        firing = [a for a in rows if a.status != "resolved"]
+        resolved = [a for a in rows if a.status == "resolved"]
         for a in firing[:50]:
             alert_row(a)
         if len(firing) > 50:
@@ -75,25 +78,23 @@ def alerts() -> None:
 WHERE = ("region", "pop", "target", "video_id", "route", "category")
 
 
-def alert_row(a: dict[str, Any], *, actions: bool = True) -> None:
+def alert_row(a: Alert, *, actions: bool = True) -> None:
     """One alert in a line: name, state, severity, where, summary; Ack for responders."""
-    labels = a.get("labels") or {}
-    where = ", ".join(f"{k}={labels[k]}" for k in WHERE if k in labels)
-    state = a.get("status", "")
-    if a.get("acked_by"):
-        state += f", acked by {a['acked_by']}"
-    if a.get("silenced_by"):
+    where = ", ".join(f"{k}={a.labels[k]}" for k in WHERE if k in a.labels)
+    state = a.status
+    if a.acked_by:
+        state += f", acked by {a.acked_by}"
+    if a.silenced_by:
         state += ", silenced"
-    summary = (a.get("annotations") or {}).get("summary") or ""
+    summary = a.annotations.get("summary") or ""
     c1, c2 = st.columns([6, 1])
     c1.markdown(
-        f"**{a.get('name', labels.get('alertname', '?'))}** · {state} · `{labels.get('severity', '?')}`"
+        f"**{a.name}** · {state} · `{a.labels.get('severity', '?')}`"
         + (f" · {where}" if where else "")
         + (f"  \n{summary}" if summary else "")
     )
-    fp = a.get("fingerprint")
-    if actions and responder and fp and not a.get("acked_by") and c2.button("Ack", key=f"ack_alert_{fp}"):
-        _, err = act("POST", f"/alerts/{fp}/ack")
+    if actions and responder and not a.acked_by and c2.button("Ack", key=f"ack_alert_{a.fingerprint}"):
+        _, err = act(ControlClient.ack_alert, a.fingerprint)
         st.error(err.detail) if err else st.toast("Acknowledged")
 
 
@@ -105,16 +106,16 @@ if responder:
             duration = st.text_input("For", value="1h")
             comment = st.text_input("Why")
             if st.form_submit_button("Silence"):
-                body = {
-                    "matchers": [m.strip() for m in matchers.split(",") if m.strip()],
-                    "duration": duration,
-                    "comment": comment,
-                }
-                _, err = act("POST", "/silences", body)
+                _, err = act(
+                    ControlClient.create_silence,
+                    matchers=[m.strip() for m in matchers.split(",") if m.strip()],
+                    duration=duration,
+                    comment=comment,
+                )
                 st.error(err.detail) if err else st.success("Silenced.")
 
 st.subheader("Incidents")
-reply = fetch("/incidents", limit=50)
+reply = fetch(ControlClient.incidents, limit=50)
 if explain(reply, "Incidents"):
     incidents = reply.data or []
     if not incidents:
@@ -122,49 +123,48 @@ if explain(reply, "Incidents"):
     else:
         st.dataframe(
             [
-                {k: i.get(k) for k in ("id", "title", "severity", "status", "started_at", "commander")}
+                {
+                    "id": i.id,
+                    "title": i.title,
+                    "severity": i.severity,
+                    "status": i.status,
+                    "started_at": i.started_at,
+                    "commander": i.commander,
+                }
                 for i in incidents
             ],
             hide_index=True,
         )
+        by_id = {i.id: i for i in incidents}
         chosen = st.selectbox(
             "Open incident",
-            [i["id"] for i in incidents],
+            list(by_id),
             key="incident_pick",
-            format_func=lambda i: next(f"#{x['id']} {x['title']}" for x in incidents if x["id"] == i),
+            format_func=lambda i: f"#{i} {by_id[i].title}",
         )
-        inc = next(i for i in incidents if i["id"] == chosen)
-        st.markdown(f"### #{inc['id']} {inc['title']}\n{inc.get('severity')} · **{inc.get('status')}**")
-        if responder and inc.get("status") == "triggered" and st.button("Acknowledge", key="ack_incident"):
-            _, err = act("POST", f"/incidents/{chosen}/ack")
+        inc = by_id[chosen]
+        st.markdown(f"### #{inc.id} {inc.title}\n{inc.severity} · **{inc.status}**")
+        if responder and inc.status == "triggered" and st.button("Acknowledge", key="ack_incident"):
+            _, err = act(ControlClient.ack_incident, chosen)
             st.error(err.detail) if err else st.rerun()
-        timeline = fetch(f"/incidents/{chosen}/timeline")
+        timeline = fetch(ControlClient.incident_timeline, chosen)
         if explain(timeline, "Timeline"):
-            st.dataframe(
-                [{k: e.get(k) for k in ("at", "kind", "author", "message")} for e in timeline.data],
-                hide_index=True,
-            )
+            events_table(timeline.data or [])
         if responder:
             with st.form("note"):
                 note = st.text_input("Add a note")
                 if st.form_submit_button("Add note") and note.strip():
-                    _, err = act("POST", f"/incidents/{chosen}/notes", {"message": note.strip()})
+                    _, err = act(ControlClient.add_note, chosen, note.strip())
                     st.error(err.detail) if err else st.rerun()
             st.markdown("#### Runbooks")
-            books = fetch("/runbooks")
-            names: list[str] = []
-            if books.data:
-                raw = books.data if isinstance(books.data, list) else books.data.get("runbooks", [])
-                names = [b["name"] if isinstance(b, dict) else str(b) for b in raw]
+            books = fetch(ControlClient.runbooks)
+            names = [b.name for b in books.data or []]
             c1, c2 = st.columns(2)
-            book = c1.selectbox("Runbook", names or ["failover"], key="runbook_pick")
-            target = c2.text_input(
-                "Target",
-                key="runbook_target",
-                value=(inc.get("alerts") or [{}])[0].get("labels", {}).get("region", ""),
-            )
+            book = c1.selectbox("Runbook", names or ["region-failover"], key="runbook_pick")
+            first_alert = inc.alerts[0].labels.get("region", "") if inc.alerts else ""
+            target = c2.text_input("Target", key="runbook_target", value=first_alert)
             if st.button("Dry run", key="dry_run"):
-                plan, err = act("POST", f"/runbooks/{book}/plan", {"target": target, "incident_id": chosen})
+                plan, err = act(ControlClient.plan_runbook, book, target=target, incident_id=chosen)
                 st.session_state["plan"] = None if err else {"book": book, "target": target, "plan": plan}
                 if err:
                     st.error(f"Dry run refused: {err.detail}")
@@ -178,14 +178,15 @@ if explain(reply, "Incidents"):
                 sure = st.checkbox("I have read the plan and want to run it", key="confirm_run")
                 if st.button("Run it", key="run_it", disabled=not sure, type="primary"):
                     run, err = act(
-                        "POST",
-                        f"/runbooks/{plan_state['book']}/runs",
-                        {"target": plan_state["target"], "incident_id": chosen},
+                        ControlClient.request_run,
+                        plan_state["book"],
+                        target=plan_state["target"],
+                        incident_id=chosen,
                     )
-                    if err:
-                        st.error(f"Not started: {err.detail}")
+                    if err or run is None:
+                        st.error(f"Not started: {err.detail if err else 'no answer'}")
                     else:
-                        st.session_state["run_id"] = run["id"]
+                        st.session_state["run_id"] = run.id
                         st.session_state["plan"] = None
                         st.rerun()
 
@@ -197,22 +198,19 @@ def run_status() -> None:
     run_id = st.session_state.get("run_id")
     if not run_id:
         return
-    reply = fetch(f"/runs/{run_id}")
-    if explain(reply, f"Run {run_id}"):
+    reply = fetch(ControlClient.run, run_id)
+    if explain(reply, f"Run {run_id}") and reply.data is not None:
         run = reply.data
         st.info(
-            f"Run #{run_id} `{run['runbook']}` on `{run['target']}`: **{run['status']}** ({run.get('phase')})"
-            + (f" · {run['outcome']}" if run.get("outcome") else "")
+            f"Run #{run_id} `{run.runbook}` on `{run.target}`: **{run.status}** ({run.phase})"
+            + (f" · {run.outcome}" if run.outcome else "")
         )
-        if run["status"] in ("awaiting_approval", "pending_approval") and responder:
+        if run.status in ("awaiting_approval", "pending_approval") and responder:
             st.caption("High blast radius: a second responder must approve.")
             if st.button("Approve", key="approve_run"):
-                _, err = act("POST", f"/runs/{run_id}/approve")
+                _, err = act(ControlClient.approve_run, run_id)
                 st.error(err.detail) if err else st.toast("Approved")
-        st.dataframe(
-            [{k: e.get(k) for k in ("at", "kind", "author", "message")} for e in run.get("events", [])],
-            hide_index=True,
-        )
+        events_table(run.events)
 
 
 run_status()

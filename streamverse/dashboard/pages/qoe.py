@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import plotly.graph_objects as go
 import streamlit as st
 
+from streamverse.client import ControlClient
 from streamverse.dashboard.connection import fetch
 from streamverse.dashboard.widgets import explain, line_chart, metric, store_notice
 
@@ -16,14 +15,15 @@ PHASE_ORDER = ["dns", "tls", "auth", "discovery", "manifest", "first_segment"]
 st.title("Quality of experience")
 st.caption("Real-user QoE now, from player beacons to the API, grouped by:")
 by = st.segmented_control("Group by", ["region", "device", "pop"], default="region", key="qoe_by") or "region"
-qoe = fetch("/rum/qoe", by=by)
-if explain(qoe, "Real-user QoE"):
-    groups: Any = qoe.data.get("groups", {})
-    rows = [{by: k, **v} for k, v in groups.items()] if isinstance(groups, dict) else list(groups)
+qoe = fetch(ControlClient.qoe, by=by)
+if explain(qoe, "Real-user QoE") and qoe.data is not None:
+    rows = []
+    for name, g in qoe.data.groups.items():
+        row = {by: name, **g.model_dump(exclude={"avg_bitrate_bps"})}
+        # people read Mbps, not bits per second
+        row["avg_bitrate_mbps"] = None if g.avg_bitrate_bps is None else g.avg_bitrate_bps / 1e6
+        rows.append(row)
     if rows:
-        for r in rows:  # people read Mbps, not bits per second
-            if isinstance(r.get("avg_bitrate_bps"), int | float):
-                r["avg_bitrate_mbps"] = r.pop("avg_bitrate_bps") / 1e6
         st.dataframe(
             rows,
             hide_index=True,
@@ -75,9 +75,9 @@ def pop_bars(expr: str, *, title: str, key: str, percent: bool) -> None:
     """One bar per PoP for an instant expression, worst first."""
     answer = metric(expr)
     values = {
-        s["labels"].get("pop", "?"): s["values"][-1]
-        for s in (answer or {}).get("series", [])
-        if s["values"] and s["values"][-1] is not None
+        s.labels.get("pop", "?"): s.values[-1]
+        for s in (answer.series if answer is not None else [])
+        if s.values and s.values[-1] is not None
     }
     if not values:
         st.caption(f"{title}: no data.")
@@ -121,19 +121,18 @@ else:
 st.subheader("Synthetic journeys")
 phases = metric("avg by (region, phase) (streamverse_probe_phase_seconds)")
 budget = metric("max by (phase) (streamverse_probe_phase_budget_seconds)")
-series = (phases or {}).get("series", [])
+series = phases.series if phases is not None else []
 if not series:
     st.caption("No synthetic probe data yet (series streamverse_probe_phase_seconds).")
 else:
     by_region: dict[str, list[tuple[str, float]]] = {}
     for s in series:
-        if s["values"] and s["values"][-1] is not None:
-            by_region.setdefault(s["labels"].get("region", "?"), []).append(
-                (s["labels"].get("phase", "?"), s["values"][-1] * 1000)
-            )
-    total_budget = (
-        sum(s["values"][-1] for s in (budget or {}).get("series", []) if s["values"]) * 1000 or BUDGET_MS
-    )
+        last = s.values[-1] if s.values else None
+        if last is not None:
+            phase = s.labels.get("phase", "?")
+            by_region.setdefault(s.labels.get("region", "?"), []).append((phase, last * 1000))
+    budgets = [s.values[-1] for s in (budget.series if budget is not None else []) if s.values]
+    total_budget = sum(v for v in budgets if v is not None) * 1000 or BUDGET_MS
     region = st.selectbox("Region", sorted(by_region), key="probe_region")
     # The journey's order, not the alphabet's: a waterfall reads as time.
     steps = sorted(

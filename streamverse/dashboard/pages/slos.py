@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
+from streamverse.client import ControlClient
+from streamverse.client.reports import SloState
 from streamverse.dashboard.connection import fetch
 from streamverse.dashboard.widgets import ago, explain, fmt
 
@@ -15,31 +16,35 @@ from streamverse.dashboard.widgets import ago, explain, fmt
 WINDOW_ORDER = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "period"]
 
 
-def slice_text(s: dict[str, Any]) -> str:
+def slice_text(s: SloState) -> str:
     """'region=us-east' for a slice, 'all' for the aggregate."""
-    return ", ".join(f"{k}={v}" for k, v in (s.get("slice") or {}).items()) or "all"
+    return ", ".join(f"{k}={v}" for k, v in s.slice.items()) or "all"
 
 
-def alert_text(s: dict[str, Any]) -> str:
+def alert_text(s: SloState) -> str:
     """page / ticket / ok / no data."""
-    if s.get("sli") is None:
+    if s.sli is None:
         return "no data"
-    alerts = s.get("alerts") or {}
-    return "page" if alerts.get("page") else "ticket" if alerts.get("ticket") else "ok"
+    return "page" if s.alerts.page else "ticket" if s.alerts.ticket else "ok"
+
+
+def when(at: datetime | None) -> str:
+    """A UTC time as people read it in a table: 2026-11-02 14:05 UTC."""
+    return "" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def history_charts(slo_id: str, objective: float) -> None:
     """SLI per hour against the objective, and the error-budget burn-down over the period."""
-    reply = fetch(f"/slo/{slo_id}/history")
-    if not explain(reply, "SLO history"):
+    reply = fetch(ControlClient.slo_history, slo_id)
+    if not explain(reply, "SLO history") or reply.data is None:
         return
     h = reply.data
-    if not any(v is not None for v in h.get("sli", [])):
-        st.caption(f"No SLI history to draw: {h.get('message') or 'no events in the period'}.")
+    if not any(v is not None for v in h.sli):
+        st.caption(f"No SLI history to draw: {h.message or 'no events in the period'}.")
         return
-    xs = [datetime.fromtimestamp(t, UTC) for t in h["timestamps"]]
+    xs = [datetime.fromtimestamp(t, UTC) for t in h.timestamps]
     left, right = st.columns(2)
-    fig = go.Figure(go.Scatter(x=xs, y=h["sli"], mode="lines", name="SLI per hour"))
+    fig = go.Figure(go.Scatter(x=xs, y=h.sli, mode="lines", name="SLI per hour"))
     fig.add_hline(
         y=objective,
         line_dash="dash",
@@ -55,7 +60,7 @@ def history_charts(slo_id: str, objective: float) -> None:
     )
     fig.update_yaxes(tickformat=".2%")
     left.plotly_chart(fig, key="slo_sli")
-    fig = go.Figure(go.Scatter(x=xs, y=h["budget_left"], mode="lines", fill="tozeroy", name="budget left"))
+    fig = go.Figure(go.Scatter(x=xs, y=h.budget_left, mode="lines", fill="tozeroy", name="budget left"))
     fig.add_hline(y=0, line_color="#d62728")
     fig.update_layout(
         title="Error budget left over the period (burn-down)",
@@ -67,9 +72,9 @@ def history_charts(slo_id: str, objective: float) -> None:
     right.plotly_chart(fig, key="slo_burndown")
 
 
-def burn_chart(s: dict[str, Any]) -> None:
+def burn_chart(s: SloState) -> None:
     """Burn rate per window with the multiwindow alert thresholds."""
-    burn = s.get("burn_rate") or {}
+    burn = s.burn_rate
     wins = [w for w in WINDOW_ORDER if w in burn] + [w for w in burn if w not in WINDOW_ORDER]
     fig = go.Figure(go.Bar(x=wins, y=[burn[w] for w in wins], marker_color="#4c78a8"))
     for factor, colour in ((14.4, "#d62728"), (6.0, "#ff7f0e"), (1.0, "#9e9e9e")):
@@ -84,31 +89,27 @@ def burn_chart(s: dict[str, Any]) -> None:
 
 
 st.title("Service level objectives")
-reply = fetch("/slo")
-if explain(reply, "SLOs"):
-    slos = reply.data.get("slos", [])
-    at = reply.data.get("at")
-    if at:
-        age = datetime.now(UTC).timestamp() - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
-        st.caption(f"Evaluated at {at} ({ago(max(age, 0))} ago) from the {reply.data.get('backend')} store.")
-    problems = reply.data.get("errors") or []
-    if problems:
-        n = len({p["id"] for p in problems})
+reply = fetch(ControlClient.slo_status)
+if explain(reply, "SLOs") and reply.data is not None:
+    status = reply.data
+    slos = status.slos
+    age = datetime.now(UTC).timestamp() - status.at.timestamp()
+    st.caption(f"Evaluated at {when(status.at)} ({ago(max(age, 0))} ago) from the {status.backend} store.")
+    if status.errors:
+        n = len({p.id for p in status.errors})
         with st.expander(f"{n} SLO(s) cannot be evaluated fully", expanded=False):
-            for p in problems:
-                st.markdown(f"- **{p['id']}** ({p.get('file', '?')}:{p.get('line', '?')}): {p['message']}")
+            for p in status.errors:
+                st.markdown(f"- **{p.id}** ({p.file or '?'}:{p.line or '?'}): {p.message}")
     rows = [
         {
-            "SLO": s["id"].removeprefix("streamverse-"),
+            "SLO": s.id.removeprefix("streamverse-"),
             "slice": slice_text(s),
-            "SLI": s.get("sli"),
-            "objective": s.get("objective"),
-            "budget left": (s.get("error_budget") or {}).get("remaining_ratio"),
-            "burn 1h": (s.get("burn_rate") or {}).get("1h"),
+            "SLI": s.sli,
+            "objective": s.objective,
+            "budget left": s.error_budget.remaining_ratio,
+            "burn 1h": s.burn_rate.get("1h"),
             "alert": alert_text(s),
-            "budget exhausts": "spent"
-            if ((s.get("error_budget") or {}).get("remaining_ratio") or 0) < 0
-            else s.get("exhausts_at") or "",
+            "budget exhausts": "spent" if (s.error_budget.remaining_ratio or 0) < 0 else when(s.exhausts_at),
         }
         for s in slos
     ]
@@ -122,54 +123,50 @@ if explain(reply, "SLOs"):
             "burn 1h": st.column_config.NumberColumn(format="%.2f"),
         },
     )
-    ids = list(dict.fromkeys(s["id"] for s in slos))
+    aggregates = {s.id: s for s in slos if not s.slice}
+    ids = list(aggregates)
     if ids:
         worst = min(
-            (s for s in slos if not s.get("slice") and s.get("sli") is not None),
-            key=lambda s: (s.get("error_budget") or {}).get("remaining_ratio", 1.0),
+            (s for s in aggregates.values() if s.sli is not None),
+            key=lambda s: 1.0 if s.error_budget.remaining_ratio is None else s.error_budget.remaining_ratio,
             default=None,
         )
         pick = st.selectbox(
             "SLO",
             ids,
-            index=ids.index(worst["id"]) if worst else 0,
+            index=ids.index(worst.id) if worst else 0,
             key="slo_pick",
             format_func=lambda i: i.removeprefix("streamverse-"),
         )
-        s = next(x for x in slos if x["id"] == pick and not x.get("slice"))
-        budget = s.get("error_budget") or {}
-        if s.get("description"):
-            st.caption(s["description"])
+        s = aggregates[pick]
+        budget = s.error_budget
+        if s.description:
+            st.caption(s.description)
         c = st.columns(5)
         c[0].metric(
             "SLI",
-            fmt(None if s.get("sli") is None else s["sli"] * 100, ".3f", " %"),
-            help=f"over the period ({s.get('window')}, {s.get('budgeting')})",
+            fmt(None if s.sli is None else s.sli * 100, ".3f", " %"),
+            help=f"over the period ({s.window}, {s.budgeting})",
         )
-        c[1].metric("Objective", fmt(s.get("objective", 0) * 100, ".3f", " %"))
+        c[1].metric("Objective", fmt(s.objective * 100, ".3f", " %"))
         c[2].metric(
             "Budget left",
-            fmt(
-                None if budget.get("remaining_ratio") is None else budget["remaining_ratio"] * 100,
-                ",.1f",
-                " %",
-            ),
+            fmt(None if budget.remaining_ratio is None else budget.remaining_ratio * 100, ",.1f", " %"),
         )
         c[3].metric(
             "Budget minutes left",
-            fmt(budget.get("remaining_minutes"), ",.1f"),
-            help=f"of {fmt(budget.get('allowed_minutes'), ',.1f')} allowed in the period",
+            fmt(budget.remaining_minutes, ",.1f"),
+            help=f"of {fmt(budget.allowed_minutes, ',.1f')} allowed in the period",
         )
         c[4].metric("Alert", alert_text(s))
-        history_charts(pick, float(s.get("objective") or 0.0))
+        history_charts(pick, s.objective)
         burn_chart(s)
-        policy = s.get("policy") or {}
-        rule = f"Policy: {policy.get('state', '?')} — {policy.get('action', '')}."
-        if (budget.get("remaining_ratio") or 0) < 0:
+        rule = f"Policy: {s.policy.state} — {s.policy.action}."
+        if (budget.remaining_ratio or 0) < 0:
             st.error(f"The error budget is already spent. {rule}", icon=":material/block:")
-        elif s.get("exhausts_at"):
+        elif s.exhausts_at:
             st.warning(
-                f"At the current burn rate the error budget runs out at **{s['exhausts_at']}**. {rule}",
+                f"At the current burn rate the error budget runs out at **{when(s.exhausts_at)}**. {rule}",
                 icon=":material/hourglass_bottom:",
             )
         else:

@@ -8,7 +8,10 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from streamverse.dashboard.connection import fetch
+from streamverse.client import ControlClient
+from streamverse.client.models import PlatformStatus, PopState, RegionState
+from streamverse.client.reports import SloStatus
+from streamverse.dashboard.connection import Reply, fetch
 from streamverse.dashboard.widgets import (
     HEALTH_COLOURS,
     ago,
@@ -41,46 +44,39 @@ HIT_RATIO = (
 VIEWERS_BY_REGION = "sum by (region) (rate(streamverse_playback_seconds_total[15m]))"
 
 
-def _places(status: dict[str, Any] | None) -> dict[str, Any]:
+def _places(status: PlatformStatus | None) -> dict[str, dict[str, tuple[float, float]]]:
     """Coordinates of regions and PoPs as the platform reports them (none when it cannot be reached)."""
-    status = status or {}
+    if status is None:
+        return {"regions": {}, "pops": {}}
     return {
-        "regions": {
-            name: (r["lat"], r["lon"])
-            for name, r in status.get("regions", {}).items()
-            if "lat" in r and "lon" in r
-        },
-        "pops": {
-            name: (p["lat"], p["lon"], p.get("region", ""))
-            for name, p in status.get("pops", {}).items()
-            if "lat" in p and "lon" in p
-        },
+        "regions": {name: (r.lat, r.lon) for name, r in status.regions.items()},
+        "pops": {name: (p.lat, p.lon) for name, p in status.pops.items()},
     }
 
 
-def pop_health(info: dict[str, Any]) -> str:
+def pop_health(info: PopState) -> str:
     """down / degraded / healthy, as routing sees the PoP."""
-    if info.get("hard_down") or not info.get("healthy", True):
+    if info.hard_down or not info.healthy:
         return "down"
-    if float(info.get("weight", 1.0)) < 1.0:
+    if info.weight < 1.0:
         return "degraded"
     return "healthy"
 
 
-def region_health(name: str, info: dict[str, Any], pops: dict[str, Any]) -> str:
+def region_health(name: str, info: RegionState, pops: dict[str, PopState]) -> str:
     """A region is down when no PoP is usable, degraded when some are not or it is drained."""
-    mine = [pop_health(p) for p in pops.values() if p.get("region") == name]
-    if not info.get("healthy", True) or (mine and all(h == "down" for h in mine)):
+    mine = [pop_health(p) for p in pops.values() if p.region == name]
+    if not info.healthy or (mine and all(h == "down" for h in mine)):
         return "down"
-    if float(info.get("weight", 1.0)) < 1.0 or any(h != "healthy" for h in mine):
+    if info.weight < 1.0 or any(h != "healthy" for h in mine):
         return "degraded"
     return "healthy"
 
 
-def banners(status: dict[str, Any]) -> list[str]:
+def banners(status: PlatformStatus) -> list[str]:
     """Sentences for what is wrong now, e.g. 'PoP tokyo-7 down, traffic routed to tokyo-1'."""
     out = []
-    pops = status.get("pops", {})
+    pops = status.pops
     for name, info in sorted(pops.items()):
         health = pop_health(info)
         if health == "healthy":
@@ -88,24 +84,21 @@ def banners(status: dict[str, Any]) -> list[str]:
         others = [
             p
             for p, o in sorted(pops.items())
-            if p != name
-            and o.get("region") == info.get("region")
-            and pop_health(o) == "healthy"
-            and float(o.get("weight", 1.0)) > 0
+            if p != name and o.region == info.region and pop_health(o) == "healthy" and o.weight > 0
         ]
         where = f"traffic routed to {', '.join(others)}" if others else "no healthy PoP left in its region"
-        verb = "down" if health == "down" else f"at weight {float(info.get('weight', 1.0)):g}"
-        out.append(f"PoP {name} ({info.get('region', '?')}) {verb}, {where}")
-    for name, info in sorted(status.get("regions", {}).items()):
-        if float(info.get("weight", 1.0)) < 1.0:
-            out.append(f"Region {name} drained to weight {float(info['weight']):g}")
-    for f in status.get("faults", []):
-        if f.get("active"):
-            out.append(f"Fault injected: {f.get('scenario')} on {f.get('target') or 'default target'}")
+        verb = "down" if health == "down" else f"at weight {info.weight:g}"
+        out.append(f"PoP {name} ({info.region}) {verb}, {where}")
+    for name, region in sorted(status.regions.items()):
+        if region.weight < 1.0:
+            out.append(f"Region {name} drained to weight {region.weight:g}")
+    for f in status.faults:
+        if f.active:
+            out.append(f"Fault injected: {f.scenario} on {f.target or 'default target'}")
     return out
 
 
-def world_map(status: dict[str, Any] | None) -> go.Figure:
+def world_map(status: PlatformStatus | None) -> go.Figure:
     """Regions (large) and PoPs (small) coloured by health on coarse outlines; nothing drawn where unknown."""
     from streamverse.dashboard.world_outline import CONTINENTS
 
@@ -124,8 +117,8 @@ def world_map(status: dict[str, Any] | None) -> go.Figure:
                 showlegend=False,
             )
         )
-    pops = (status or {}).get("pops", {})
-    regions = (status or {}).get("regions", {})
+    pops = status.pops if status is not None else {}
+    regions = status.regions if status is not None else {}
     for kind, size in (("regions", 26), ("pops", 10)):
         names = list(places[kind])
         health = []
@@ -172,13 +165,11 @@ def _now() -> float:
     return datetime.now(UTC).timestamp()
 
 
-def budget_tile(col: Any, slo: Any) -> None:
+def budget_tile(col: Any, slo: Reply[SloStatus]) -> None:
     """The SLO whose error budget is lowest (aggregates only), named, so the number can be followed up."""
-    rows = [s for s in ((slo.data or {}).get("slos") or []) if not s.get("slice")]
+    rows = [s for s in (slo.data.slos if slo.data is not None else []) if not s.slice]
     left = [
-        (s["error_budget"]["remaining_ratio"], s["id"])
-        for s in rows
-        if (s.get("error_budget") or {}).get("remaining_ratio") is not None
+        (s.error_budget.remaining_ratio, s.id) for s in rows if s.error_budget.remaining_ratio is not None
     ]
     if not left:
         col.metric("Worst error budget left", "—", help="No SLO status yet.")
@@ -198,19 +189,15 @@ def budget_tile(col: Any, slo: Any) -> None:
 @guarded
 def live() -> None:
     """Banner, tiles and map, refreshed every 10 s without rerunning the page."""
-    reply = fetch("/platform/status")
-    status = reply.data if reply.data is not None else None
-    incidents = fetch("/incidents", status_="triggered")
-    acked = fetch("/incidents", status_="acknowledged")
+    reply = fetch(ControlClient.platform_status)
+    status = reply.data
+    incidents = fetch(ControlClient.incidents, status="triggered")
+    acked = fetch(ControlClient.incidents, status="acknowledged")
     # What is broken now first ("PoP tokyo-7 down, traffic routed to ..."), then incidents, worst first.
-    lines = banners(status) if status else []
-    open_incidents = sorted(
-        (incidents.data or []) + (acked.data or []), key=lambda i: (str(i.get("severity", "sev9")), -i["id"])
-    )
+    lines = banners(status) if status is not None else []
+    open_incidents = sorted((incidents.data or []) + (acked.data or []), key=lambda i: (i.severity, -i.id))
     for inc in open_incidents:
-        lines.append(
-            f"Incident #{inc['id']} ({inc.get('severity', '?')}, {inc.get('status')}): {inc['title']}"
-        )
+        lines.append(f"Incident #{inc.id} ({inc.severity}, {inc.status}): {inc.title}")
     if len(lines) > MAX_BANNER_LINES:
         more = len(lines) - MAX_BANNER_LINES + 1
         lines = [*lines[: MAX_BANNER_LINES - 1], f"... and {more} more: see Alerts & incidents."]
@@ -253,7 +240,7 @@ def live() -> None:
     )
     cols[2].metric("Startup p95", fmt(None if p95 is None else p95 * 1000, ",.0f", " ms"))
     cols[3].metric("Cache hit ratio", fmt(None if hit is None else hit * 100, ".1f", " %"))
-    budget_tile(cols[4], fetch("/slo"))
+    budget_tile(cols[4], fetch(ControlClient.slo_status))
     st.markdown("##### Regions and PoPs")
     explain(reply, "Platform status")
     if status is None:
