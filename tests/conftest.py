@@ -89,6 +89,6 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def make_control_app() -> Callable[..., FastAPI]:
     """How tests build the control API app (`create_app(settings, ...)`): the one place that imports it."""
-    from streamverse.api.app import create_app
+    from streamverse.system.app import create_app
 
     return create_app

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from streamverse.client import ControlClient as ApiClient
 from streamverse.clock import utc_iso
 from streamverse.errors import UsageError
 from streamverse.metricstore import MetricStore
@@ -160,8 +161,7 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
     if scenario not in DRILL_SCENARIOS:
         raise UsageError(f"no drill {scenario!r}; choose one of {', '.join(DRILL_SCENARIOS)}")
     store = make_store(target.settings)
-    api = httpx.Client(base_url=f"{target.api_url}/api/v1", timeout=10.0,
-                       headers={"Authorization": f"Bearer {target.token}"})
+    api = ApiClient(target.api_url, target.token, timeout=10.0)
     ctl = ControlClient(target.control_url, target.control_key)
     step = on_step or (lambda _m, _t: None)
     try:
@@ -187,27 +187,25 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
         while time.time() < deadline:
             now = time.time()
             if state["detected_at"] is None:
-                fired = [_ts(a.get("fired_at")) for a in api.get("/alerts", params={"limit": 5000}).json()
-                         if relevant(a.get("labels") or {})]
+                fired = [_epoch(a.fired_at) for a in api.alerts(limit=5000) if relevant(a.labels or {})]
                 fired = [t for t in fired if t is not None and t >= fault_at - 1.0]
                 if fired:
                     state["detected_at"] = min(fired)
                     step("alert firing", state["detected_at"] - fault_at)
             if state["detected_at"] is not None and state["incident_id"] is None:
-                for inc in sorted(api.get("/incidents").json(), key=lambda i: i["id"]):
-                    started = _ts(inc.get("started_at")) or 0.0
+                for inc in sorted(api.incidents(), key=lambda i: i.id):
+                    started = inc.started_at.timestamp()
                     if started >= fault_at - 1.0:
-                        state["incident_id"] = int(inc["id"])
-                        step(f"incident {inc['id']} opened", started - fault_at)
+                        state["incident_id"] = int(inc.id)
+                        step(f"incident {inc.id} opened", started - fault_at)
                         break
             if state["incident_id"] is not None and state["done_at"] is None:
-                runs = [r for r in api.get("/runs").json()
-                        if (_ts(r.get("requested_at")) or 0) >= fault_at - 1.0]
+                runs = [r for r in api.runs() if r.requested_at.timestamp() >= fault_at - 1.0]
                 state["actions"] = runs
-                finished = [r for r in runs if r["status"] in ("succeeded", "failed", "rolled_back")]
+                finished = [r for r in runs if r.status in ("succeeded", "failed", "rolled_back")]
                 if finished:
-                    state["done_at"] = max(_ts(r["finished_at"]) or now for r in finished)
-                    step(f"remediation {finished[-1]['runbook']} {finished[-1]['status']}",
+                    state["done_at"] = max(_epoch(r.finished_at) or now for r in finished)
+                    step(f"remediation {finished[-1].runbook} {finished[-1].status}",
                          state["done_at"] - fault_at)
             if state["recovered_at"] is None:
                 ratio = _affected_ratio(store, label, value, regions, now)
@@ -225,12 +223,15 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
             with contextlib.suppress(Exception):
                 ctl.request("DELETE", f"/control/faults/{fault['id']}")
         if state["incident_id"] is not None:
-            runs = api.get("/runs").json()
-            state["actions"] = [r for r in runs if (_ts(r.get("requested_at")) or 0) >= fault_at - 1.0]
+            state["actions"] = [r for r in api.runs() if r.requested_at.timestamp() >= fault_at - 1.0]
     finally:
         api.close()
         ctl.close()
     return _report(scenario, where, fault_at, state)
+
+
+def _epoch(at: datetime | None) -> float | None:
+    return at.timestamp() if at is not None else None
 
 
 def _mid_catalogue_video(settings: Any) -> str:
@@ -260,10 +261,10 @@ def _affected_ratio(store: MetricStore, label: str | None, value: str | None, re
 
 def _report(scenario: str, target: str, fault_at: float, state: dict[str, Any]) -> dict[str, Any]:
     det, rec = state["detected_at"], state["recovered_at"]
-    actions = [{"action": r["runbook"].replace("region-failover", "failover"), "runbook": r["runbook"],
-                "target": r["target"], "status": r["status"],
-                "at": r.get("finished_at") or r.get("started_at") or r.get("requested_at")}
-               for r in sorted(state["actions"], key=lambda r: r["id"])]
+    actions = [{"action": r.runbook.replace("region-failover", "failover"), "runbook": r.runbook,
+                "target": r.target, "status": r.status,
+                "at": utc_iso((r.finished_at or r.started_at or r.requested_at).timestamp())}
+               for r in sorted(state["actions"], key=lambda r: r.id)]
     done = state["done_at"]
     return {"scenario": scenario, "target": target, "fault_at": utc_iso(fault_at),
             "detected_at": utc_iso(det) if det else None, "incident_id": state["incident_id"],

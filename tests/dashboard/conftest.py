@@ -18,7 +18,6 @@ from streamverse.api import service
 from streamverse.collectors.service import make_store
 from streamverse.metricstore import Sample
 from streamverse.settings import Settings
-from streamverse.system.app import create_app
 from tests.conftest import free_port
 
 PLATFORM_KEY = "dashboard-tests-control-key-0123456789"
