@@ -16,47 +16,16 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from streamverse.clock import Clock
+from streamverse.collectors.log_store import LogStore, check_fields
 from streamverse.metricstore import MetricStore, Sample
 from streamverse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-COUNT_FIELDS = ("level", "service", "region")
 LOGS_FILE = "logs.db"
-
-
-class LogStore(Protocol):
-    """What every log backend answers."""
-
-    def ingest(self, records: Iterable[dict[str, Any]]) -> int:
-        """Store parsed log records; returns how many."""
-        ...
-
-    def count(
-        self,
-        *,
-        by: Sequence[str],
-        start: float | None = None,
-        end: float | None = None,
-        where: dict[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Rows of {field: value, ..., "count": n} grouped by `by` (level, service, region)."""
-        ...
-
-    def search(
-        self,
-        query: str,
-        *,
-        start: float | None = None,
-        end: float | None = None,
-        where: dict[str, str] | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Records matching a full-text query, newest first."""
-        ...
 
 
 def parse_ts(value: Any) -> float | None:
@@ -85,12 +54,6 @@ def parse_line(line: str, *, default_service: str = "") -> dict[str, Any] | None
     rec["region"] = str(rec.get("region") or rec.get("client_region") or "")
     rec["message"] = str(rec.get("message") or "")
     return rec
-
-
-def _check_fields(fields: Iterable[str]) -> None:
-    bad = [f for f in fields if f not in COUNT_FIELDS]
-    if bad:
-        raise ValueError(f"cannot group or filter by {bad}; use {', '.join(COUNT_FIELDS)}")
 
 
 class SqliteLogStore:
@@ -162,7 +125,7 @@ class SqliteLogStore:
             clauses.append(f"{prefix}ts <= ?")
             args.append(end)
         for k, v in (where or {}).items():
-            _check_fields([k])
+            check_fields([k])
             clauses.append(f"{prefix}{k} = ?")
             args.append(v.lower() if k == "level" else v)
         return clauses, args
@@ -176,7 +139,7 @@ class SqliteLogStore:
         where: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Counts grouped by fields, over a window."""
-        _check_fields(by)
+        check_fields(by)
         clauses, args = self._filters(start, end, where)
         cols = ", ".join(by) if by else "'all'"
         sql = f"SELECT {cols}, count(*) FROM logs"

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from streamverse.collectors.logs import COUNT_FIELDS, _check_fields
+from streamverse.collectors.log_store import COUNT_FIELDS, check_fields
 
 INDEX = "streamverse-logs"
 _MAPPING = {
@@ -71,7 +71,7 @@ class ElasticLogStore:
                 rng["lte"] = end
             out.append({"range": {"ts": rng}})
         for k, v in (where or {}).items():
-            _check_fields([k])
+            check_fields([k])
             out.append({"term": {k: v.lower() if k == "level" else v}})
         return out
 
@@ -84,7 +84,7 @@ class ElasticLogStore:
         where: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """A composite terms aggregation over the keyword fields."""
-        _check_fields(by)
+        check_fields(by)
         query = {"bool": {"filter": self._filter(start, end, where)}}
         if not by:
             return [{"count": int(self.es.count(index=self.index, query=query)["count"])}]
