@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Telemetry ingestion is not an operator action: auditing every beacon batch would bury the
 # trail auditors read (and cost a database write per batch at 20,000 beacons/s).
-NOT_AUDITED = frozenset({"/api/v1/rum/beacons"})
+NOT_AUDITED = frozenset({"/api/v1/rum/beacons", "/api/v1/write"})
 MAX_BODY_CAPTURE = 16 * 1024  # bodies larger than this are summarised by size only
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
@@ -14,9 +15,9 @@ from streamverse.clock import Clock, RealClock, utc_iso
 from streamverse.durations import format_duration, parse_duration
 from streamverse.errors import StreamVerseError, UsageError
 from streamverse.metricstore import MetricStore
-from streamverse.output import emit_json, fail
+from streamverse.output import console, emit_json, fail
 
-metrics_app = typer.Typer(no_args_is_help=True, help="Read series from the metric store.")
+metrics_app = typer.Typer(no_args_is_help=True, help="Read and load series of the metric store.")
 
 
 
@@ -145,3 +146,44 @@ def query(
         _print_table(answer)
     if not answer["reachable"]:
         raise typer.Exit(1)
+
+
+@metrics_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="OpenMetrics text, as promtool tsdb create-blocks-from "
+                                              "openmetrics reads it (timestamps on every sample, # EOF)")],
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+) -> None:
+    """Load history into the configured metric store; a bad line imports nothing and is named."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from streamverse.collectors.openmetrics_import import import_file
+    from streamverse.collectors.service import make_store
+    from streamverse.output import err_console
+    from streamverse.settings import get_settings
+
+    if not file.is_file():
+        fail(f"{file}: no such file")
+        return
+    size = file.stat().st_size
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    try:
+        store = make_store(get_settings())
+        with Progress(*columns, console=err_console, transient=True, disable=json_out) as bar:
+            reading = bar.add_task(f"reading {file.name}", total=size)
+            writing = bar.add_task("writing", total=None, visible=False)
+
+            def wrote(n: int) -> None:
+                bar.update(writing, visible=True, advance=n)
+
+            result = import_file(store, file, progress=lambda n: bar.advance(reading, n), on_write=wrote)
+    except StreamVerseError as exc:
+        fail(str(exc))
+        return
+    out = result.as_dict()
+    if json_out:
+        emit_json(out)
+        return
+    span = f"{utc_iso(out['start'])} .. {utc_iso(out['end'])}" if out["start"] is not None else "no samples"
+    console.print(f"imported {out['samples']:,} samples of {out['series']:,} series "
+                  f"({len(out['metrics'])} metrics) from {file}: {span}")

@@ -12,16 +12,18 @@ resend them); a repeated `batch_id` replays the first answer with `duplicate: tr
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlmodel import Session
 
 from streamverse.api import service as api_service
-from streamverse.api.deps import ViewerDep, get_clock, get_store
+from streamverse.api.deps import AdminDep, StoreDep, ViewerDep, get_clock, get_store
+from streamverse.collectors.remote_write import RemoteWriteError, receive
 from streamverse.collectors.rum import DIMS, MAX_BATCH, RumAggregator, resolved_ingest_key
 
 router = APIRouter(tags=["telemetry"])
@@ -151,3 +153,20 @@ def rum_metrics(request: Request) -> PlainTextResponse:
     return PlainTextResponse(
         get_aggregator(request).exposition(), media_type="text/plain; version=0.0.4; charset=utf-8"
     )
+
+
+@router.post("/write", status_code=204, summary="Prometheus remote write 1.0 into the metric store (admin)",
+             response_class=Response)
+async def remote_write(request: Request, _token: AdminDep, store: StoreDep) -> Response:
+    """Snappy-compressed `prometheus.WriteRequest`; 400 (not retried) for a body that does not decode.
+
+    Point Prometheus at it with `remote_write: [{url: http://HOST/api/v1/write,
+    authorization: {credentials: ADMIN_TOKEN}}]`.
+    """
+    body = await request.body()
+    try:
+        count = await asyncio.to_thread(receive, store, body)
+    except RemoteWriteError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    del count  # remote write answers no body; the samples are queryable now
+    return Response(status_code=204)
