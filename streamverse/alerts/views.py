@@ -39,7 +39,7 @@ router = APIRouter(tags=["alerts"])
 
 
 def _silence_read(row: Any, now: float) -> SilenceRead:
-    active = (service._ts(row.starts_at) or 0) <= now < (service._ts(row.ends_at) or 0)
+    active = (service.ts_of(row.starts_at) or 0) <= now < (service.ts_of(row.ends_at) or 0)
     return SilenceRead.model_validate({**row.model_dump(), "active": active})
 
 
