@@ -36,7 +36,7 @@ from sqlmodel import SQLModel
 
 from streamverse.collectors import chunk_codec
 from streamverse.collectors.models import MetricChunk, MetricSeries
-from streamverse.collectors.promql import FlatData, RollupData, SeriesData, reset_increments
+from streamverse.collectors.promql_values import FlatData, RollupData, SeriesData, reset_increments
 from streamverse.collectors.selector import parse_selector
 from streamverse.collectors.store import Sample
 from streamverse.db import get_engine
