@@ -47,7 +47,6 @@ from streamverse.collectors.promql_values import (
     SeriesSource,
     Vec,
     drop_name,
-    drop_stale,
     flat_batches,
     is_stale,
     reset_increments,
@@ -210,7 +209,7 @@ def _matrix(node: Any, ctx: _Ctx, func: str) -> tuple[Iterator[FlatData | Rollup
             node.selector, lo, hi)
     else:
         batches = flat_batches(ctx.source, node.selector, lo, hi)
-    return (d if isinstance(d, RollupData) else drop_stale(d) for d in batches), t, rng
+    return batches, t, rng
 
 
 def _subquery(node: Sub, ctx: _Ctx, t: np.ndarray, rng: int) -> FlatData:
@@ -254,9 +253,8 @@ def _range_call(node: Call, ctx: _Ctx) -> Vec:
         if isinstance(data, RollupData):
             values, present = win.rollup_window(func, data, t, rng)
         else:
-            i0, i1 = win.bounds(data, t - rng, t)
-            values, present = win.window(func if func != "absent_over_time" else "count_over_time", data, i0, i1,
-                                         t, rng, params)
+            values, present = win.window(func if func != "absent_over_time" else "count_over_time", data, t,
+                                         rng, params)
         rows.extend((dict(labels) if keep_name else drop_name(labels), values[k], present[k])
                     for k, labels in enumerate(data.labels))
     vec = Vec.of(rows, len(t))

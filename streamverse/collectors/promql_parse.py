@@ -103,7 +103,8 @@ class _Parser:
         col = pos - (self.text.rfind("\n", 0, pos) + 1)
         lines = self.text.split("\n")
         src = lines[line] if line < len(lines) else ""
-        return PromQLError(f"{self.where(pos)}: parse error: {message}\n  {src}\n  {' ' * col}^")
+        return PromQLError(f"{self.where(pos)}: parse error: {message}\n  {src}\n  {' ' * col}^ "
+                           f"(line {line + 1}, column {col + 1})")
 
     def pos(self) -> int:
         return self.toks[self.i][2] if self.i < len(self.toks) else len(self.text)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from streamverse.collectors.promql_values import FlatData, RollupData
+from streamverse.collectors.promql_values import FlatData, RollupData, drop_stale
 
 # Per (series, step): value array and presence mask.
 Result = tuple[np.ndarray, np.ndarray]
@@ -101,7 +101,7 @@ def extrapolate(func: str, count: np.ndarray, result: np.ndarray, ts_a: np.ndarr
     return result, ok
 
 
-def _increase(flat: FlatData, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _increase(flat: FlatData, a: np.ndarray, b: np.ndarray, drops: np.ndarray | None) -> np.ndarray:
     """Reset-adjusted counter increase from sample a to sample b (same series), Prometheus' reset rule."""
     v = flat.values
     if flat.inc is not None:  # downsampled data carries exact increments
@@ -109,8 +109,9 @@ def _increase(flat: FlatData, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for lo, hi in zip(flat.start.tolist(), flat.stop.tolist(), strict=True):
             np.cumsum(flat.inc[lo:hi], out=run[lo:hi])
         return run[b] - run[a]
-    drops = np.flatnonzero(v[1:] < v[:-1]) + 1
     out = v[b] - v[a]
+    if drops is None:
+        drops = np.flatnonzero(v[1:] < v[:-1]) + 1
     if len(drops) == 0:
         return out
     # The value lost at each restart (drops in (a, b] count), summed per series for precision.
@@ -140,9 +141,27 @@ def _pair_flags(flat: FlatData, flag: np.ndarray) -> np.ndarray:
     return np.cumsum(f)
 
 
-def window(func: str, flat: FlatData, i0: np.ndarray, i1: np.ndarray, t: np.ndarray, rng: int,
-           params: Params) -> Result:
+def _without_stale(func: str, flat: FlatData) -> tuple[FlatData, np.ndarray | None]:
+    """The data without staleness markers and, for rate/increase, the sample indices of counter drops.
+
+    For rate/increase the search for drops also finds every NaN (a pair with NaN is never
+    `>=`), so the common case of no NaN at all costs no extra pass over the samples.
+    """
+    v = flat.values
+    if func not in ("rate", "increase") or flat.inc is not None:
+        return drop_stale(flat), None
+    suspects = np.flatnonzero(~(v[1:] >= v[:-1])) + 1
+    if np.isnan(v[suspects]).any() or np.isnan(v[suspects - 1]).any() or (len(v) == 1 and np.isnan(v[0])):
+        flat = drop_stale(flat)
+        v = flat.values
+        return flat, np.flatnonzero(v[1:] < v[:-1]) + 1
+    return flat, suspects
+
+
+def window(func: str, flat: FlatData, t: np.ndarray, rng: int, params: Params) -> Result:
     """One value per series and step from the samples in [t - range, t], and where there is one."""
+    flat, drops = _without_stale(func, flat)
+    i0, i1 = bounds(flat, t - rng, t)
     count = i1 - i0 + 1
     a = np.clip(i0, flat.start[:, None], flat.stop[:, None] - 1)
     b = np.clip(i1, flat.start[:, None], flat.stop[:, None] - 1)
@@ -150,7 +169,7 @@ def window(func: str, flat: FlatData, i0: np.ndarray, i1: np.ndarray, t: np.ndar
     one = count >= 1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if func in ("rate", "increase", "delta"):
-            result = v[b] - v[a] if func == "delta" else _increase(flat, a, b)
+            result = v[b] - v[a] if func == "delta" else _increase(flat, a, b, drops)
             return extrapolate(func, count, result, ts[a], ts[b], v[a], t, rng)
         if func in ("irate", "idelta"):
             prev = np.maximum(b - 1, flat.start[:, None])

@@ -190,7 +190,11 @@ class Outcome:
 
 
 def run_script(path: Path, workdir: Path) -> list[Outcome]:
-    """Every eval case of a test file, each in the store state its preceding load/clear commands built."""
+    """Every eval case of a test file, each in the store state its preceding load/clear commands built.
+
+    Like Prometheus' test.go, a case also runs as a range query over [t-1m, t+1m] and the
+    middle step must give the same answer (except for eval_ordered: a range has no order).
+    """
     outcomes: list[Outcome] = []
     store: EmbeddedStore | None = None
     segment = 0
@@ -231,4 +235,16 @@ def _run_case(store: EmbeddedStore, case: Eval) -> Outcome:
     if case.fail:
         return Outcome(case, "failed", "expected an error")
     problem = check(case, result)
+    if problem is None and not case.ordered:
+        # As test.go does: the same answer from a range query over [t-1m, t+1m] at its middle step.
+        try:
+            ranged = evaluate(store, case.expr, start=at - 60, end=at + 60, step=60.0)
+        except Exception as exc:  # noqa: BLE001 - reported as a failure with its message
+            return Outcome(case, "failed", f"range query: {type(exc).__name__}: {exc}")
+        if isinstance(ranged, Vec):
+            ranged = Vec(ranged.labels, ranged.values[:, 1:2], ranged.present[:, 1:2])
+        elif isinstance(ranged, np.ndarray):
+            ranged = ranged[1:2]
+        problem = check(case, ranged)
+        problem = None if problem is None else f"range query: {problem}"
     return Outcome(case, "passed" if problem is None else "failed", problem or "")
