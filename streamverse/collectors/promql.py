@@ -299,7 +299,8 @@ def _call(node: Call, ctx: _Ctx) -> Value:
     if func == "pi":
         return np.full(steps, np.pi)
     if func == "vector":
-        return Vec([{}], np.asarray(args[0], dtype=np.float64)[None, :].copy(), np.ones((1, steps), dtype=bool))
+        values = np.asarray(args[0], dtype=np.float64)[None, :].copy()
+        return Vec([{}], values, np.ones((1, steps), dtype=bool))
     if func == "scalar":
         vec = _as_vec(args[0])
         one = vec.present.sum(axis=0) == 1

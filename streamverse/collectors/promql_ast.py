@@ -96,11 +96,12 @@ PARAM_AGGREGATIONS = ("topk", "bottomk", "count_values", "quantile")
 UNSUPPORTED_FUNCTIONS = ("histogram_count", "histogram_sum", "histogram_fraction")
 
 _V, _M, _S, _STR = "vector", "matrix", "scalar", "string"
-_MATH = ("abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn", "acos", "acosh", "asin", "asinh",
-         "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh", "deg", "rad")
+_MATH = ("abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn", "acos", "acosh", "asin",
+         "asinh", "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh", "deg", "rad")
 _OVER_TIME = ("avg_over_time", "count_over_time", "last_over_time", "max_over_time", "min_over_time",
               "stddev_over_time", "stdvar_over_time", "sum_over_time", "present_over_time",
-              "absent_over_time", "changes", "resets", "delta", "deriv", "idelta", "increase", "irate", "rate")
+              "absent_over_time", "changes", "resets", "delta", "deriv", "idelta", "increase", "irate",
+              "rate")
 _DATES = ("day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year")
 
 # name -> (argument types, how many trailing ones are optional, last one repeats, result type)
@@ -153,8 +154,8 @@ def unwrap(node: Node) -> Node:
     return node
 
 
-_ESCAPE = re.compile(r"\\(?:([abfnrtv\\'\"`])|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-7]{3})|(.?))",
-                     re.DOTALL)
+_ESCAPE = re.compile(r"\\(?:([abfnrtv\\'\"`])|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})"
+                     r"|([0-7]{3})|(.?))", re.DOTALL)
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
            "'": "'", '"': '"', "`": "`"}
 

@@ -106,9 +106,9 @@ def vector_binary(node: Bin, lhs: Vec, rhs: Vec) -> Vec:
     for key, rows in ones.items():
         if len(rows) > 1 and (one.present[rows].sum(axis=0) > 1).any():
             side = "left" if swap else "right"
-            raise PromQLError(f"found duplicate series for the match group {dict(key)} on the {side} hand-side "
-                              "of the operation; many-to-many matching not allowed: matching labels must be "
-                              "unique on one side")
+            raise PromQLError(f"found duplicate series for the match group {dict(key)} on the {side} "
+                              "hand-side of the operation; many-to-many matching not allowed: matching "
+                              "labels must be unique on one side")
     out: list[tuple[dict[str, str], np.ndarray, np.ndarray]] = []
     per_sig: dict[Key, np.ndarray] = {}
     for i, labels in enumerate(many.labels):

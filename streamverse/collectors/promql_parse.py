@@ -34,8 +34,8 @@ from streamverse.collectors.promql_ast import (
 )
 from streamverse.collectors.selector import SelectorError, parse_selector
 
-__all__ = ["AGGREGATIONS", "INSTANT_FUNCS", "RANGE_FUNCS", "Agg", "Bin", "Call", "Num", "Paren", "PromQLError", "PromQLUnsupported", "Sel",
-           "Str", "Sub", "Unary", "parse", "type_of"]
+__all__ = ["AGGREGATIONS", "INSTANT_FUNCS", "RANGE_FUNCS", "Agg", "Bin", "Call", "Num", "Paren",
+           "PromQLError", "PromQLUnsupported", "Sel", "Str", "Sub", "Unary", "parse", "type_of"]
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000,
             "y": 31_536_000_000}
@@ -183,7 +183,8 @@ class _Parser:
         if node.match and node.match[0] == "on":
             both = set(node.match[1]) & set(node.include)
             if both:
-                raise self.error(f"label {sorted(both)[0]!r} must not occur in ON and GROUP clause at once", pos)
+                raise self.error(f"label {sorted(both)[0]!r} must not occur in ON and GROUP clause at once",
+                                 pos)
         return node
 
     def unary(self) -> Node:
@@ -193,8 +194,8 @@ class _Parser:
             self.i += 1
             operand = self.expr(_POW)
             if type_of(operand) not in ("scalar", "vector"):
-                raise self.error("unary expression only allowed on expressions of type scalar or instant vector",
-                                 pos)
+                raise self.error("unary expression only allowed on expressions of type scalar or instant "
+                                 "vector", pos)
             if val == "+":
                 return operand
             return Num(-operand.value) if isinstance(operand, Num) else Unary("-", operand)
@@ -224,7 +225,8 @@ class _Parser:
             step = None if self.peek()[1] == "]" else self.duration()
             self.take("]", "']' to close the subquery")
             if type_of(node) != "vector":
-                raise self.error(f"subquery is only allowed on instant vector, got {_NAMES[type_of(node)]}", pos)
+                raise self.error(f"subquery is only allowed on instant vector, got {_NAMES[type_of(node)]}",
+                                 pos)
             if step == 0:
                 raise self.error("zero step in a subquery", pos)
             return Sub(node, rng, step)

@@ -124,8 +124,9 @@ def drop_stale(flat: FlatData) -> FlatData:
     if keep.all():
         return flat
     before = np.concatenate(([0], np.cumsum(~keep)))
-    return FlatData(flat.labels, flat.ts[keep], flat.values[keep], None if flat.inc is None else flat.inc[keep],
-                    flat.start - before[flat.start], flat.stop - before[flat.stop])
+    inc = None if flat.inc is None else flat.inc[keep]
+    return FlatData(flat.labels, flat.ts[keep], flat.values[keep], inc, flat.start - before[flat.start],
+                    flat.stop - before[flat.stop])
 
 
 @dataclass

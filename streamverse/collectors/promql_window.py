@@ -196,7 +196,8 @@ def window(func: str, flat: FlatData, t: np.ndarray, rng: int, params: Params) -
             return _reduce(np.fmax if func == "max_over_time" else np.fmin, v, a, b), one
         if func in ("changes", "resets"):
             prev_v, cur = v[:-1], v[1:]
-            flag = (cur < prev_v) if func == "resets" else ((cur != prev_v) & ~(np.isnan(cur) & np.isnan(prev_v)))
+            both_nan = np.isnan(cur) & np.isnan(prev_v)
+            flag = (cur < prev_v) if func == "resets" else ((cur != prev_v) & ~both_nan)
             run = _pair_flags(flat, flag)
             return (run[b] - run[a]).astype(np.float64), one
     return _looped(func, flat, a, b, count, t, params)

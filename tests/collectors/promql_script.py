@@ -166,7 +166,8 @@ def check(case: Eval, result: np.ndarray | Vec | str) -> str | None:
             return f"got scalar {result[0]}, expected {len(case.expected)} series"
         return None if almost_equal(case.expected[0][1], float(result[0])) else \
             f"got scalar {result[0]}, expected {case.expected[0][1]}"
-    got = [(labels, float(result.values[i, 0])) for i, labels in enumerate(result.labels) if result.present[i, 0]]
+    got = [(labels, float(result.values[i, 0]))
+           for i, labels in enumerate(result.labels) if result.present[i, 0]]
     if any(labels is None for labels, _ in case.expected):
         return f"expected a scalar, got a vector of {len(got)}"
     if len(got) != len(case.expected):
