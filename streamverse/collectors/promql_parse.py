@@ -54,6 +54,8 @@ COMPARISONS = ("==", "!=", ">", "<", ">=", "<=")
 SET_OPS = ("and", "or", "unless")
 _WORD_OPS = ("and", "or", "unless", "atan2")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_KEYWORDS = frozenset(("and", "or", "unless", "atan2", "by", "without", "on", "ignoring", "group_left",
+                       "group_right", "bool", "offset", *AGGREGATIONS))
 
 
 class _Parser:
@@ -403,6 +405,8 @@ class _Parser:
     def selector(self) -> Sel:
         start = self.pos()
         if self.peek()[0] == "ident":
+            if self.word() in _KEYWORDS:
+                raise self.error(f"unexpected {self.peek()[1]!r}: a keyword is not a metric name")
             self.i += 1
         end = self.toks[self.i - 1][3] if self.i > 0 else start
         if self.peek()[1] == "{":
