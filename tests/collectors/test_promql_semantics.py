@@ -100,9 +100,9 @@ class _Empty:
     ("x and 1", "1:3:", "set operator"),
     ("sum(x[5m])", "1:1:", "expected type instant vector in aggregation"),
     ("topk(x, y)", "1:1:", "expected type scalar in aggregation parameter"),
-    ("x[5m] offset 1m offset 2m", "1:18:", "offset may not be set multiple times"),
+    ("x[5m] offset 1m offset 2m", "1:17:", "offset may not be set multiple times"),
     ("1[5m:1m]", "1:2:", "subquery is only allowed on instant vector"),
-    ("x\n  + (y", "2:8:", "unexpected end of input"),
+    ("x\n  + (y", "2:7:", "unexpected end of input"),
     ("nosuch(x)", "1:1:", "unknown function"),
     ('x{a="b"', "1:8:", "inside braces"),
 ])
@@ -123,8 +123,9 @@ def test_ambiguous_matches_need_group_left(store):
     store.write_arrays("a", {"i": "1", "m": "y"}, np.array([0.0]), np.array([2.0]))
     store.write_arrays("b", {"i": "1"}, np.array([0.0]), np.array([10.0]))
     with pytest.raises(PromQLError, match="many-to-one matching must be explicit"):
-        store.query("b / on(i) a", 0)
-    with pytest.raises(PromQLError, match="many-to-many matching not allowed"):
-        store.query("b / on(i) group_left a", 0)
+        store.query("a / on(i) b", 0)
+    for expr in ("b / on(i) a", "b / on(i) group_left a"):
+        with pytest.raises(PromQLError, match="duplicate series .* many-to-many matching not allowed"):
+            store.query(expr, 0)
     got = evaluate(store, "a / on(i) group_left b", start=0, end=0, step=1)
     assert isinstance(got, Vec) and sorted(got.values[:, 0].tolist()) == [0.1, 0.2]
