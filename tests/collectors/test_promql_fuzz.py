@@ -78,6 +78,7 @@ _SELECTORS = ["x", 'x{job="a"}', "y", "x_total", "nothing", "x offset 1m", "x @ 
 _RANGE_FUNCS = ["rate", "increase", "delta", "irate", "idelta", "deriv", "resets", "changes", "sum_over_time",
                 "avg_over_time", "min_over_time", "max_over_time", "count_over_time", "last_over_time",
                 "stddev_over_time", "present_over_time", "absent_over_time"]
+_FUNCS = ["abs", "ceil", "ln", "sqrt", "sgn", "exp", "minute", "timestamp", "sort_desc", "absent", "-"]
 _BINARY = ["+", "-", "*", "/", "%", "^", "atan2", "> bool", "<", "==", "and", "or", "unless", "+ on(job)",
            "/ ignoring(le)", "* on(job) group_left", "- ignoring(le) group_right(le)", "!= bool on()"]
 
@@ -97,8 +98,7 @@ def _extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         inner.map(lambda e: f"quantile(0.9, {e})"), inner.map(lambda e: f'count_values("v", {e})'),
         st.tuples(inner, st.sampled_from(_BINARY), inner).map(lambda t: f"({t[0]}) {t[1]} ({t[2]})"),
         st.tuples(inner, st.sampled_from(["+", "*", ">", "< bool", "^"])).map(lambda t: f"{t[0]} {t[1]} 2"),
-        st.tuples(st.sampled_from(["abs", "ceil", "ln", "sqrt", "sgn", "exp", "minute", "timestamp", "sort_desc",
-                                   "absent", "-"]), inner).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(st.sampled_from(_FUNCS), inner).map(lambda t: f"{t[0]}({t[1]})"),
         inner.map(lambda e: f'label_replace({e}, "dst", "v-$1", "job", "(.*)")'),
         inner.map(lambda e: f'label_join({e}, "job", "-", "job", "le")'),
         inner.map(lambda e: f"histogram_quantile(0.9, {e})"), inner.map(lambda e: f"scalar({e}) * {e}"),

@@ -47,8 +47,7 @@ def test_window_sums_are_exact_and_a_nan_only_spoils_its_own_windows(store):
     assert got[1200.0] == 5.0 and got[3540.0] == 5.0  # windows after both: exact
     assert math.isnan(got[600.0]) and math.isnan(got[840.0]) and got[900.0] == 5.0
     assert got[300.0] == 1e17 + 4
-    avg = dict(zip(*[store.query_range("avg_over_time(g[4m])", 0, 3540, 60)[c] for c in ("timestamp", "value")],
-                   strict=True))
+    avg = _series(store.query_range("avg_over_time(g[4m])", 0, 3540, 60))
     assert avg[1200.0] == 1.0 and math.isnan(avg[660.0])
 
 
