@@ -452,7 +452,7 @@ class EmbeddedStore(Compaction):
         return concat_frames(frames)
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> pd.DataFrame:
-        """A PromQL expression (the supported subset) at each step in [start, end]."""
+        """A PromQL expression (Prometheus 2.42, native histograms aside) at each step in [start, end]."""
         from streamverse.collectors.promql import evaluate_range
 
         return evaluate_range(self, expr, start=start, end=end, step=step, lookback_s=self.lookback_s)
