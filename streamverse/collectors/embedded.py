@@ -21,45 +21,44 @@ import json
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import LargeBinary, inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from streamverse.collectors import chunk_codec
+from streamverse.collectors.embedded_chunks import (  # concat_frames and summarize: public helpers
+    ROLLUP_S,
+    SUMMARIES,
+    add_summary_column,
+    concat_frames,
+    disjoint_raw,
+    frame,
+    grouped,
+    insert_chunks,
+    merge_resolutions,
+    summarize,
+)
+from streamverse.collectors.embedded_compaction import RES_1H, RES_5M, Compaction, Retention
 from streamverse.collectors.models import MetricChunk, MetricSeries
-from streamverse.collectors.promql import FlatData, RollupData, SeriesData, reset_increments
+from streamverse.collectors.promql_values import FlatData, RollupData, SeriesData, reset_increments
 from streamverse.collectors.selector import parse_selector
 from streamverse.db import get_engine
 from streamverse.metricstore import Sample
 
+__all__ = ["LOOKBACK_S", "RES_1H", "RES_5M", "EmbeddedStore", "Retention", "canonical_labels",
+           "concat_frames", "summarize"]
+
 LOOKBACK_S = 300.0  # Prometheus' default: a series is "present" up to 5 minutes after a sample
-RES_5M, RES_1H = 300, 3600
 _CHUNK = 500  # series ids per IN (...) list
 BATCH_SAMPLES = 4_000_000  # samples decoded at once by a query over many series (~64 MB)
 _NAME, _LABELS, _TS, _VALUE = (itemgetter(i) for i in range(4))  # Sample fields
-_DAY_MS = 86_400_000
-_MERGE_DAYS = 7  # merged raw chunks span a week: few rows to decode for a 30-day query
-ROLLUP_S = 3600  # bucket of the per-chunk summaries that hour-aligned rate() reads instead of samples
-_SUMMARY_MIN = 2048  # smaller raw chunks (live flushes) are summarised when queried, not when written
-SUMMARY_CACHE_BYTES = 128 * 2**20  # decoded summaries kept in memory: 30 days of hours x ~3,000 series
-
-
-@dataclass(frozen=True)
-class Retention:
-    """How long each resolution is kept before it is downsampled (or, for 1h, dropped)."""
-
-    raw_s: float = 35 * 86400.0
-    res_5m_s: float = 180 * 86400.0
-    res_1h_s: float = 2 * 365 * 86400.0
 
 
 class _Shared:
@@ -95,7 +94,7 @@ def canonical_labels(labels: Mapping[str, str]) -> str:
                       separators=(",", ":"), ensure_ascii=False)
 
 
-class EmbeddedStore:
+class EmbeddedStore(Compaction):
     """A MetricStore over SQLAlchemy; SQLite file by default, PostgreSQL works too."""
 
     backend = "embedded"
@@ -110,7 +109,7 @@ class EmbeddedStore:
         self.engine: Engine = get_engine(url)
         SQLModel.metadata.create_all(
             self.engine, tables=[MetricSeries.__table__, MetricChunk.__table__])  # type: ignore[list-item]
-        _add_summary_column(self.engine)
+        add_summary_column(self.engine)
         shared = _SHARED.get(url)
         if shared is None:
             shared = _SHARED[url] = _Shared()
@@ -210,9 +209,9 @@ class EmbeddedStore:
                 return 0
             head, sh.head, sh.n = sh.head, [], 0
             sids, ts, vals = (np.concatenate(cols) for cols in zip(*head, strict=True))
-            rows = [(int(s), 0, t, v) for s, t, v in _grouped(sids, ts, vals)]
+            rows = [(int(s), 0, t, v) for s, t, v in grouped(sids, ts, vals)]
             with self.engine.begin() as conn:
-                _insert_chunks(conn, [(s, r, t, [v]) for s, r, t, v in rows])
+                insert_chunks(conn, [(s, r, t, [v]) for s, r, t, v in rows])
             return len(sids)
 
     # -- reading ---------------------------------------------------------------------------
@@ -315,7 +314,7 @@ class EmbeddedStore:
         sids, sizes = [], []
         for sid in ids:
             mine = chunks.get(sid, [])
-            if not _disjoint_raw(mine):
+            if not disjoint_raw(mine):
                 return None
             pieces = []
             for _, _, _, _, summary in mine:
@@ -323,7 +322,7 @@ class EmbeddedStore:
                     ts, (vals,) = chunk_codec.decode(blobs[summary])
                     pieces.append(summarize(ts, vals, bucket_ms))
                 else:
-                    pieces.append(_SUMMARIES.decode(summary))
+                    pieces.append(SUMMARIES.decode(summary))
             for ts, (vals,) in head.get(sid, []):
                 if mine and ts[0] <= mine[-1][2]:
                     return None
@@ -374,13 +373,13 @@ class EmbeddedStore:
         sizes = []
         for sid in order:
             mine = chunks.get(sid, [])
-            if sid in head_parts or not _disjoint_raw(mine):
+            if sid in head_parts or not disjoint_raw(mine):
                 by_res: dict[int, list[tuple[np.ndarray, list[np.ndarray]]]] = {}
                 for res, _, _, _, blob in mine:
                     by_res.setdefault(res, []).append(chunk_codec.decode(blob))
                 for part in head_parts.get(sid, []):
                     by_res.setdefault(0, []).append(part)
-                merged[sid] = _merge_resolutions(by_res)
+                merged[sid] = merge_resolutions(by_res)
                 sizes.append(len(merged[sid][0]))
             else:
                 sizes.append(sum(c[3] for c in mine))
@@ -423,7 +422,7 @@ class EmbeddedStore:
             sids, ts, vals = (np.concatenate(cols) for cols in zip(*head, strict=True))
             keep = np.isin(sids, np.asarray(ids, dtype=np.int64)) & (ts >= lo) & (ts <= hi)
             if keep.any():
-                for sid, t, v in _grouped(sids[keep], ts[keep], vals[keep]):
+                for sid, t, v in grouped(sids[keep], ts[keep], vals[keep]):
                     out[int(sid)] = [(t, [v])]
         return out
 
@@ -442,18 +441,18 @@ class EmbeddedStore:
             ok = idx >= 0
             ok[ok] &= steps_ms[ok] - sd.ts[idx[ok]] < look_ms
             if ok.any():
-                frames.append(_frame(steps_ms[ok] / 1000.0, sd.values[idx[ok]], sd.labels))
+                frames.append(frame(steps_ms[ok] / 1000.0, sd.values[idx[ok]], sd.labels))
         return concat_frames(frames)
 
     def instant_query(self, selector: str, at: float) -> pd.DataFrame:
         """The latest value at or before `at` (within the lookback) of each matching series."""
         at_ms = round(at * 1000)
-        frames = [_frame(np.array([at]), sd.values[-1:], sd.labels)
+        frames = [frame(np.array([at]), sd.values[-1:], sd.labels)
                   for sd in self.load(selector, (at_ms - round(self.lookback_s * 1000) + 1) / 1000, at)]
         return concat_frames(frames)
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> pd.DataFrame:
-        """A PromQL expression (the supported subset) at each step in [start, end]."""
+        """A PromQL expression (Prometheus 2.42, native histograms aside) at each step in [start, end]."""
         from streamverse.collectors.promql import evaluate_range
 
         return evaluate_range(self, expr, start=start, end=end, step=step, lookback_s=self.lookback_s)
@@ -478,96 +477,6 @@ class EmbeddedStore:
                     best = val
         return None if best is None else best / 1000.0
 
-    # -- retention and downsampling ------------------------------------------------------------
-    def compact(self, *, now: float) -> dict[str, int]:
-        """Downsample raw -> 5m -> 1h past their retention, drop expired 1h data, merge small chunks."""
-        self.flush()
-        ret = self.retention
-        stats = {"raw_to_5m": self._downsample(0, RES_5M, round((now - ret.raw_s) * 1000)),
-                 "5m_to_1h": self._downsample(RES_5M, RES_1H, round((now - ret.res_5m_s) * 1000))}
-        with self.engine.begin() as conn:
-            gone = conn.execute(text("DELETE FROM metric_chunks WHERE res = :r AND t_max < :cut"),
-                                {"r": RES_1H, "cut": round((now - ret.res_1h_s) * 1000)})
-            stats["expired_chunks"] = gone.rowcount or 0
-        stats["merged_chunks"] = self._merge_small(round((now - 3600) * 1000))
-        return stats
-
-    def _old_chunks(self, conn: Connection, res: int, cut: int) -> dict[int, list[tuple[int, int]]]:
-        rows = conn.execute(text("SELECT series_id, id, t_max FROM metric_chunks "
-                                 "WHERE res = :r AND t_max < :c"), {"r": res, "c": cut})
-        out: dict[int, list[tuple[int, int]]] = {}
-        for sid, cid, t_max in rows:
-            out.setdefault(sid, []).append((cid, t_max))
-        return out
-
-    def _downsample(self, src: int, dst: int, cut: int) -> int:
-        """Replace chunks of resolution `src` ending before `cut` by buckets of `dst` seconds."""
-        with self._lock, self.engine.begin() as conn:
-            old = self._old_chunks(conn, src, cut)
-            if not old:
-                return 0
-            new_rows = []
-            for sid, chunks in old.items():
-                upto = max(t for _, t in chunks)
-                data = self._load([sid], -(2 ** 62), upto).get(sid)
-                if data is None:
-                    continue
-                ts, vals, inc = data
-                inc = reset_increments(vals) if inc is None else inc
-                first_src = self._first_ts(conn, sid, src)
-                sel = ts >= first_src
-                ts, vals, inc = ts[sel], vals[sel], inc[sel]
-                bucket = ts // (dst * 1000)
-                last = np.flatnonzero(np.append(np.diff(bucket) != 0, True))
-                sums = np.add.reduceat(inc, np.append(0, last[:-1] + 1)) if len(ts) else inc
-                new_rows.append((sid, dst, ts[last], [vals[last], sums]))
-            ids = [cid for chunks in old.values() for cid, _ in chunks]
-            for i in range(0, len(ids), _CHUNK):
-                marks = ",".join(map(str, ids[i:i + _CHUNK]))
-                conn.execute(text(f"DELETE FROM metric_chunks WHERE id IN ({marks})"))
-            _insert_chunks(conn, new_rows)
-            return len(ids)
-
-    @staticmethod
-    def _first_ts(conn: Connection, sid: int, res: int) -> int:
-        got = conn.execute(text("SELECT min(t_min) FROM metric_chunks WHERE series_id = :s AND res = :r"),
-                           {"s": sid, "r": res}).scalar()
-        return int(got) if got is not None else 0
-
-    def _merge_small(self, cut: int) -> int:
-        """Rewrite many small raw chunks of a series (live scrapes, batched flushes) as weekly chunks."""
-        with self._lock, self.engine.begin() as conn:
-            rows = conn.execute(text(
-                "SELECT series_id, count(*) FROM metric_chunks WHERE res = 0 AND t_max < :c "
-                "GROUP BY series_id HAVING count(*) > 8"), {"c": cut}).all()
-            merged = 0
-            for sid, _ in rows:
-                meta = conn.execute(text("SELECT id, t_min, t_max FROM metric_chunks WHERE series_id = :s "
-                                         "AND res = 0 ORDER BY id"), {"s": sid}).all()
-                # Old chunks, plus any later chunk overlapping them: rewritten together so the
-                # newest write of a timestamp still wins whatever ids the merged chunks get.
-                span = max(t_max for _, _, t_max in meta if t_max < cut)
-                while True:
-                    take = [cid for cid, t_min, _ in meta if t_min <= span]
-                    wider = max(t_max for _, t_min, t_max in meta if t_min <= span)
-                    if wider == span:
-                        break
-                    span = wider
-                marks = ",".join(str(int(cid)) for cid in take)
-                chunks = conn.execute(text(f"SELECT id, data FROM metric_chunks WHERE id IN ({marks}) "
-                                           "ORDER BY id")).all()
-                decoded = [chunk_codec.decode(bytes(blob)) for _, blob in chunks]
-                ts, vals = _dedupe(np.concatenate([d[0] for d in decoded]),
-                                   np.concatenate([d[1][0] for d in decoded]))
-                days = ts // (_MERGE_DAYS * _DAY_MS)
-                cuts = np.flatnonzero(np.diff(days)) + 1
-                new = [(sid, 0, t, [v])
-                       for t, v in zip(np.split(ts, cuts), np.split(vals, cuts), strict=True)]
-                conn.execute(text(f"DELETE FROM metric_chunks WHERE id IN ({marks})"))
-                _insert_chunks(conn, new)
-                merged += len(chunks)
-            return merged
-
     def healthy(self) -> bool:
         """A local file answers whenever this process does."""
         return True
@@ -576,172 +485,4 @@ class EmbeddedStore:
         """Flush the head (the engine and series ids are shared per URL and stay)."""
         self.flush()
 
-
-def _grouped(sids: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """Split flat (series, ts, value) arrays per series, time-sorted, last write wins on equal ts."""
-    order = np.lexsort((np.arange(len(sids)), ts, sids))
-    sids, ts, vals = sids[order], ts[order], vals[order]
-    # Keep the last of each (series, ts) run: later writes replace earlier ones.
-    keep = np.ones(len(sids), dtype=bool)
-    keep[:-1] = (sids[1:] != sids[:-1]) | (ts[1:] != ts[:-1])
-    sids, ts, vals = sids[keep], ts[keep], vals[keep]
-    cuts = np.flatnonzero(np.diff(sids)) + 1
-    starts = np.append(0, cuts)
-    return [(int(sids[s]), t, v)
-            for s, t, v in zip(starts, np.split(ts, cuts), np.split(vals, cuts), strict=True)]
-
-
-def _disjoint_raw(chunks: list[tuple[Any, ...]]) -> bool:
-    """Raw chunks only, disjoint in time: sorted by start (in place), their concatenation is the series.
-
-    Disjoint chunks never hold the same timestamp, so which was written last does not matter.
-    """
-    if any(c[0] != 0 for c in chunks):
-        return False
-    chunks.sort(key=itemgetter(1))
-    return all(chunks[i][1] > chunks[i - 1][2] for i in range(1, len(chunks)))
-
-
-def _dedupe(ts: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort by time; on equal timestamps the later element (later chunk) wins."""
-    if len(ts) > 1 and not (ts[1:] > ts[:-1]).all():
-        order = np.argsort(ts, kind="stable")
-        ts, vals = ts[order], vals[order]
-        keep = np.append(ts[1:] != ts[:-1], True)
-        ts, vals = ts[keep], vals[keep]
-    return ts, vals
-
-
-def _merge_resolutions(by_res: dict[int, list[tuple[np.ndarray, list[np.ndarray]]]]
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Coarse data only before the first finer sample; increments recomputed at the seams."""
-    if len(by_res) == 1 and 0 in by_res:  # the common case: raw only, increments left implicit
-        chunks = by_res[0]
-        if len(chunks) == 1:
-            ts, vals = chunks[0][0], chunks[0][1][0]
-        else:
-            ts = np.concatenate([c[0] for c in chunks])
-            vals = np.concatenate([c[1][0] for c in chunks])
-        return (*_dedupe(ts, vals), None)
-    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
-    bound = None
-    for res in sorted(by_res):  # raw (0) first, then 300, 3600
-        chunks = by_res[res]
-        ts = np.concatenate([c[0] for c in chunks])
-        vals = np.concatenate([c[1][0] for c in chunks])
-        if res == 0:
-            ts, vals = _dedupe(ts, vals)
-            given = None
-        else:
-            given = np.concatenate([c[1][1] for c in chunks])
-            order = np.argsort(ts, kind="stable")
-            ts, vals, given = ts[order], vals[order], given[order]
-        if bound is not None:
-            sel = ts < bound
-            ts, vals, given = ts[sel], vals[sel], (None if given is None else given[sel])
-        if len(ts):
-            pieces.append((ts, vals, given))
-            bound = ts[0] if bound is None else min(bound, ts[0])
-    pieces.reverse()  # oldest (coarsest) first
-    ts = np.concatenate([p[0] for p in pieces])
-    vals = np.concatenate([p[1] for p in pieces])
-    inc = reset_increments(vals)
-    pos = 0
-    for p_ts, _, given in pieces:
-        if given is not None:  # stored increments are exact; the very first sample stays its value
-            skip = 1 if pos == 0 else 0
-            inc[pos + skip: pos + len(p_ts)] = given[skip:]
-        pos += len(p_ts)
-    return ts, vals, inc
-
-
-def _insert_chunks(conn: Connection, rows: list[tuple[int, int, np.ndarray, list[np.ndarray]]]) -> None:
-    if rows:
-        conn.execute(
-            text("INSERT INTO metric_chunks (series_id, res, t_min, t_max, n, data, summary) "
-                 "VALUES (:s, :r, :lo, :hi, :n, :d, :sm)"),
-            [{"s": sid, "r": res, "lo": int(ts[0]), "hi": int(ts[-1]), "n": len(ts),
-              "d": chunk_codec.encode(ts, *cols),
-              "sm": _encode_summary(ts, cols[0]) if res == 0 and len(ts) >= _SUMMARY_MIN else None}
-             for sid, res, ts, cols in rows if len(ts)])
-
-
-def _encode_summary(ts: np.ndarray, vals: np.ndarray) -> bytes:
-    first_ts, cols = summarize(ts, vals, ROLLUP_S * 1000)
-    return chunk_codec.encode(first_ts, *cols)
-
-
-def summarize(ts: np.ndarray, vals: np.ndarray, bucket_ms: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Per time bucket of one sorted raw series: first ts, [last ts, first value, last value, count, inc].
-
-    `inc` is the reset-adjusted increase between the bucket's first and last sample, so a
-    window made of whole buckets has the exact count, edge samples and increase of the raw data.
-    """
-    if len(ts) == 0:
-        return ts, [np.empty(0) for _ in range(5)]
-    key = ts // bucket_ms
-    starts = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1))
-    ends = np.append(starts[1:], len(ts)) - 1
-    steps = np.zeros(len(ts))
-    d = np.diff(vals)
-    steps[1:] = np.where(d >= 0, d, vals[1:])  # Prometheus' reset rule per consecutive pair
-    steps[starts] = 0.0  # the step into a bucket belongs between buckets (the reader adds it)
-    inc = np.add.reduceat(steps, starts)
-    return ts[starts], [ts[ends].astype(np.float64), vals[starts], vals[ends],
-                        (ends - starts + 1).astype(np.float64), inc]
-
-
-class _DecodedCache:
-    """Decoded chunk summaries keyed by their bytes (so never stale), least recently used dropped first.
-
-    Dashboards repeat the same long-range queries; summaries are small (~1/60 of the samples),
-    so a few MB hold months of hourly buckets for thousands of series.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.items: OrderedDict[bytes, tuple[np.ndarray, list[np.ndarray]]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def decode(self, blob: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
-        with self.lock:
-            hit = self.items.get(blob)
-            if hit is not None:
-                self.items.move_to_end(blob)
-                return hit
-        got = chunk_codec.decode(blob)
-        cost = len(blob) + got[0].nbytes * (1 + len(got[1]))
-        with self.lock:
-            self.items[blob] = got
-            self.size += cost
-            while self.size > self.max_bytes and self.items:
-                old, (ts, cols) = self.items.popitem(last=False)
-                self.size -= len(old) + ts.nbytes * (1 + len(cols))
-        return got
-
-
-_SUMMARIES = _DecodedCache(SUMMARY_CACHE_BYTES)
-
-
-def _add_summary_column(engine: Engine) -> None:
-    """Stores created before chunk summaries existed get the (nullable) column."""
-    if "summary" not in {c["name"] for c in inspect(engine).get_columns("metric_chunks")}:
-        kind = LargeBinary().compile(dialect=engine.dialect)
-        with engine.begin() as conn:
-            conn.execute(text(f"ALTER TABLE metric_chunks ADD COLUMN summary {kind}"))
-
-
-def _frame(ts: np.ndarray, values: np.ndarray, labels: Mapping[str, str]) -> pd.DataFrame:
-    frame = pd.DataFrame({"timestamp": ts, "value": values})
-    for k, v in labels.items():
-        frame[k] = v
-    return frame
-
-
-def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One long frame (timestamp, value, labels...); an empty one still has the two columns."""
-    if not frames:
-        return pd.DataFrame({"timestamp": pd.Series(dtype="float64"), "value": pd.Series(dtype="float64")})
-    return pd.concat(frames, ignore_index=True)
 

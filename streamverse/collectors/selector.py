@@ -14,7 +14,9 @@ from functools import lru_cache
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _OPS = ("=~", "!~", "!=", "=")
-_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f",
+            "r": "\r", "v": "\v"}
+_INLINE_FLAGS = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
 
 
 class SelectorError(ValueError):
@@ -136,7 +138,7 @@ class _Parser:
             regex = None
             if op in ("=~", "!~"):
                 try:
-                    regex = re.compile(value)
+                    regex = re.compile(go_regex(value))
                 except re.error as exc:
                     raise self.error(f"bad regular expression {value!r}: {exc}", value_pos) from None
             out.append(Matcher(label.group(), op, value, regex))
@@ -169,6 +171,51 @@ class _Parser:
             chars.append(c)
             self.pos += 1
         raise self.error("unterminated string", start)
+
+
+def go_regex(pattern: str) -> str:
+    """A Go (RE2) pattern in Python's syntax: `(?i)` inside a group applies to the rest of that group."""
+    out: list[str] = []
+    closers: list[int] = [0]  # per open group: how many scoped flag groups to close at its end
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1: i + 2]
+            out.append("\\Z" if nxt == "z" else pattern[i: i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+            out.append(c)
+        elif c == "[":
+            in_class = True
+            out.append(c)
+            if pattern[i + 1: i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1: i + 2] == "]":  # a leading ] is literal
+                out.append("\\]")
+                i += 1
+        elif c == "(":
+            m = _INLINE_FLAGS.match(pattern, i)
+            if m and (i > 0 or closers != [0]):
+                if "U" in m.group(1):
+                    raise re.error("the ungreedy flag (?U) is not supported")
+                out.append(f"(?{m.group(1)}:")
+                closers[-1] += 1
+                i = m.end()
+                continue
+            out.append(c)
+            closers.append(0)
+        elif c == ")":
+            out.append(")" * (closers.pop() if len(closers) > 1 else 0) + ")")
+        else:
+            out.append(c)
+        i += 1
+    out.append(")" * closers[0])
+    return "".join(out)
 
 
 def _matches_empty(m: Matcher) -> bool:

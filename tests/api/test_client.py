@@ -312,8 +312,8 @@ def test_costs_summary_report_check_and_capacity(system: System) -> None:
 
 def test_alerts_from_the_cost_check_can_be_acked_and_silenced(system: System) -> None:
     from streamverse.alerts.config import load_config
-    from streamverse.alerts.rules import default_rules
     from streamverse.alerts.loop import AlertService
+    from streamverse.alerts.rules import default_rules
     from streamverse.clock import RealClock
     from streamverse.collectors.service import make_store
     from streamverse.db import get_engine

@@ -121,10 +121,10 @@ def test_range_query_steps_and_lookback(store):
 
 
 def test_errors_say_where(store):
-    with pytest.raises(PromQLError, match="column 24"):
+    with pytest.raises(PromQLError, match="^1:24: parse error"):
         parse("sum(rate(req_total[5m])")
-    with pytest.raises(PromQLError, match="not in the supported subset"):
-        parse("predict_linear(x[5m], 60)")
+    with pytest.raises(PromQLError, match="not support"):
+        parse("histogram_count(x)")
     with pytest.raises(PromQLError, match="range selector"):
         parse("rate(x)")
     with pytest.raises(PromQLError, match="inside a function"):
