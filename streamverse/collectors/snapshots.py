@@ -27,8 +27,8 @@ class SnapshotCollector:
         ts = snapshot.ts
         # The label mappings are the platform's own objects, reused across scrapes: the store
         # resolves series once per distinct mapping, so they are passed on, not copied.
-        self.pending.extend(Sample(s.name, s.labels, ts if s.timestamp is None else s.timestamp, s.value)
-                            for s in snapshot.samples)
+        self.pending += [Sample(name, labels, ts if own is None else own, value)
+                         for name, labels, value, _, own in snapshot.samples]
         if len(self.pending) >= self.batch:
             self.flush()
 

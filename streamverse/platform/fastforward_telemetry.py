@@ -60,7 +60,7 @@ class TelemetryPublisher:
         self.samples = 0
         self.series: set[tuple[str, Labels]] = set()
         # One label dict per series, reused by every scrape: receivers may key on its identity.
-        self._labels: dict[tuple[str, Labels], dict[str, str]] = {}
+        self._labels: dict[tuple[str, Labels], tuple[dict[str, str], MetricType]] = {}
         self._current: list[ScrapeSample] = []
         self._ts = 0.0
         self.usage = UsageTelemetry(engine, step_s=self.step_s)
@@ -89,11 +89,11 @@ class TelemetryPublisher:
 
     def _add(self, name: str, labels: Labels, ts: float, value: float) -> None:
         key = (name, labels)
-        lab = self._labels.get(key)
-        if lab is None:
-            lab = self._labels[key] = dict(labels)
+        known = self._labels.get(key)
+        if known is None:
+            known = self._labels[key] = (dict(labels), METRIC_TYPES[name])
             self.series.add(key)
-        self._current.append(ScrapeSample(name, lab, float(value), METRIC_TYPES[name],
+        self._current.append(ScrapeSample(name, known[0], float(value), known[1],
                                           None if ts == self._ts else ts))
         self.samples += 1
 
