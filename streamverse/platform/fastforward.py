@@ -422,7 +422,7 @@ def run_simulation(*, topology: Topology, scenario: str | None = None, target: s
                    fault_params: dict[str, Any] | None = None, step_s: float | None = None,
                    object_s: float = OBJECT_S, pop_cache_bytes: int | None = None,
                    policy: str = "s3fifo") -> SimulationResult:
-    """Fast-forward `duration_s` of the platform; deterministic for a seed and start time."""
+    """Fast-forward `duration_s`, publishing a scrape per telemetry step to `sink`; deterministic per seed."""
     step_s = step_s or default_step(duration_s)
     if duration_s < step_s:
         from streamverse.errors import UsageError

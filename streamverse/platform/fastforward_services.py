@@ -1,7 +1,7 @@
 """The platform services around fast-forward's viewers: the API gateway and the transcode queue.
 
-Split from the engine so it holds only the vector step; these models are small, per-step
-and scalar (a handful of numbers per region), so they need no arrays.
+They sit outside the vector step because they are small and scalar (a handful of numbers
+per region each step), so they need no arrays.
 """
 
 from __future__ import annotations

@@ -34,10 +34,6 @@ class ScrapeSnapshot:
     ts: float
     samples: Sequence[ScrapeSample]
 
-    def at(self, sample: ScrapeSample) -> float:
-        """The time a sample stands for: its own timestamp if it has one, else the scrape's."""
-        return self.ts if sample.timestamp is None else sample.timestamp
-
 
 class SnapshotSink(Protocol):
     """Receives the snapshots of a run, in time order."""
