@@ -20,12 +20,14 @@ from pathlib import Path
 
 def _run(*, duration_s: float, viewers: int, store, object_s: float = 600.0, scenario: str | None = None,
          step_s: float | None = None):
+    from streamverse.collectors.snapshots import SnapshotCollector
     from streamverse.platform.fastforward import run_simulation
     from streamverse.platform.topology import load_topology
 
     t0, c0 = time.perf_counter(), time.process_time()
+    sink = None if store is None else SnapshotCollector(store)
     res = run_simulation(topology=load_topology(), scenario=scenario, duration_s=duration_s, viewers=viewers,
-                         store=store, start_ts=1_750_000_000.0, object_s=object_s, step_s=step_s)
+                         sink=sink, start_ts=1_750_000_000.0, object_s=object_s, step_s=step_s)
     return res, time.perf_counter() - t0, time.process_time() - c0
 
 

@@ -1,19 +1,21 @@
-"""The pieces around fast-forward's viewers: API gateway, transcode queue and telemetry writer.
+"""Fast-forward's telemetry: at each telemetry step, the scrape the platform's exporters would answer.
 
-Split from the engine so `fastforward.py` holds only the vector step; these models are
-small, per-step and scalar (a handful of numbers per region), so they need no arrays.
+The engine keeps cumulative counts (requests, bytes, startups, stalls) as it steps; this
+module reads them as a Prometheus scrape would, under the names the live platform exports
+(`metrics.py`), and publishes each scrape as a `ScrapeSnapshot` to the sink the caller gave
+(the control center's collector stores them). Without a sink nothing is scraped.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamverse.metricstore import MetricStore
-from streamverse.platform import audience
 from streamverse.platform import metrics as m
-from streamverse.platform.fastforward_usage import UsageTelemetry
+from streamverse.platform.fastforward_usage import VIDEO_EGRESS, UsageTelemetry
+from streamverse.platform.media.metrics import STORED_BYTES
+from streamverse.platform.scrape_snapshot import MetricType, ScrapeSample, ScrapeSnapshot, SnapshotSink
 from streamverse.platform.start_share import BASELINE_S, TOP_K, WINDOW_S, surges
 
 if TYPE_CHECKING:
@@ -22,105 +24,22 @@ if TYPE_CHECKING:
 CODES = np.array([200, 404, 429, 500, 502, 503, 504])
 STARTUP_BIN_MS = 10.0
 STARTUP_BINS = 6000
-
-GATEWAY_HEADROOM = 3.0  # gateways are sized for three times the daily peak of legitimate calls
-API_CALLS_PER_START = 3  # token, playback, manifest
-HEARTBEAT_S = 60.0  # players refresh tokens / report once a minute through the gateway
-MEAN_SESSION_S = 1500.0
-UPLOADS_PER_DAY = 10_000
-TRANSCODE_WORKERS = 24
-TRANSCODE_JOB_S = 120.0
 SHARE_WINDOW_S = WINDOW_S
 SHARE_TOP_K = TOP_K
 SHARE_MIN_STARTS = 40
 
+Labels = tuple[tuple[str, str], ...]
 
-class GatewayModel:
-    """Per-region API gateway capacity; ddos bots are admitted per IP by the LimitTable's limits."""
-
-    def __init__(self, *, regions: list[str], load: audience.RegionLoad, scale: float,
-                 limits: Any | None) -> None:
-        from streamverse.platform.ratelimit import LimitTable
-
-        self.regions, self.scale = regions, scale
-        self.limits = limits if limits is not None else LimitTable()
-        grid = np.arange(0, 86400, 600.0)
-        peak = np.max([load.targets(t) for t in grid], axis=0)
-        self.capacity = GATEWAY_HEADROOM * peak * scale * (API_CALLS_PER_START / MEAN_SESSION_S
-                                                           + 1 / HEARTBEAT_S)
-        self.requests: dict[tuple[str, str], float] = {}  # (region, code) -> requests
-        self.ratelimited_by_region: dict[str, float] = {}
-        self._ips: dict[tuple[str, int], list[str]] = {}
-
-    def bot_ips(self, region: str, count: int) -> list[str]:
-        """Stable addresses for a region's botnet (documentation ranges)."""
-        key = (region, count)
-        if key not in self._ips:
-            base = self.regions.index(region)
-            self._ips[key] = [f"198.{18 + base % 2}.{(i // 250) % 256}.{i % 250 + 1}" for i in range(count)]
-        return self._ips[key]
-
-    def admit(self, rng: np.random.Generator, *, region: np.ndarray, starting: np.ndarray,
-              active: np.ndarray, dt: float, effects: Any) -> np.ndarray | None:
-        """Which starting sessions get through the gateway this step; None when all do.
-
-        `region` and `starting` are per session slot, `active` the live sessions per region.
-        Only play requests can be refused; heartbeats of running sessions are counted.
-        """
-        R = len(self.regions)
-        starting_r = np.bincount(region, weights=starting, minlength=R)
-        legit = (starting_r * API_CALLS_PER_START / dt + active / HEARTBEAT_S) * self.scale
-        p_ok = np.ones(R)
-        for r, name in enumerate(self.regions):
-            mult = effects.ddos_multiplier.get(name)
-            if not mult:
-                continue
-            ips = self.bot_ips(name, int(effects.ddos_bot_ips.get(name, 1000)))
-            per_ip = mult * max(legit[r], 1.0) / len(ips)
-            admitted = sum(min(per_ip, self.limits.get("ip", ip).rate_per_s) for ip in ips)
-            refused = (per_ip * len(ips) - admitted) * dt
-            self.ratelimited_by_region[name] = self.ratelimited_by_region.get(name, 0.0) + refused
-            self._count(name, "429", refused)
-            p_ok[r] = min(1.0, self.capacity[r] / (legit[r] + admitted))
-            self._count(name, "200", admitted * p_ok[r] * dt)
-            self._count(name, "503", admitted * (1 - p_ok[r]) * dt)
-        for r, name in enumerate(self.regions):
-            self._count(name, "200", float(legit[r] * p_ok[r] * dt))
-            self._count(name, "503", float(legit[r] * (1 - p_ok[r]) * dt))
-        if not (p_ok < 1).any():
-            return None
-        out = np.ones(len(region), dtype=bool)
-        idx = np.flatnonzero(starting)
-        out[idx] = rng.random(len(idx)) < p_ok[region[idx]]
-        return out
-
-    @property
-    def ratelimited(self) -> float:
-        """Requests refused by per-IP limits, all regions."""
-        return sum(self.ratelimited_by_region.values())
-
-    def _count(self, region: str, code: str, n: float) -> None:
-        if n:
-            self.requests[(region, code)] = self.requests.get((region, code), 0.0) + n
-
-
-class TranscodeQueue:
-    """Uploads waiting for transcode workers: a fluid queue with Poisson arrivals."""
-
-    def __init__(self, *, seed: int = 7) -> None:
-        self.rng = np.random.default_rng(seed + 1)
-        self.depth = 0.0
-        self.done = 0.0
-        self.arrived = 0.0
-
-    def step(self, *, dt: float, effects: Any) -> None:
-        """Arrivals at 10,000/day x surge; workers finish jobs at their (possibly slowed) pace."""
-        arrivals = float(self.rng.poisson(UPLOADS_PER_DAY / 86400.0 * dt * effects.upload_multiplier))
-        capacity = TRANSCODE_WORKERS * dt / (TRANSCODE_JOB_S * effects.transcode_slowdown)
-        served = min(self.depth + arrivals, capacity)
-        self.depth += arrivals - served
-        self.done += served
-        self.arrived += arrivals
+# Every family a scrape holds, with its exposition type: a new series name must be typed here.
+METRIC_TYPES: dict[str, MetricType] = {
+    **{name: "counter" for name in (
+        m.EDGE_REQUESTS, m.EDGE_BYTES, m.REBUFFER, m.PLAYBACK, m.PLAYBACK_SESSIONS, m.PLAYBACK_ERRORS,
+        m.DNS_ANSWERS, m.GATEWAY_REQUESTS, m.RATELIMITED, m.ORIGIN_REQUESTS, m.SHIELD_BYTES,
+        m.ORIGIN_BYTES, m.TRANSCODE_JOBS, VIDEO_EGRESS)},
+    **{m.STARTUP + suffix: "histogram" for suffix in ("_bucket", "_sum", "_count")},
+    **{name: "gauge" for name in (
+        m.POP_HEALTHY, m.VIDEO_START_SHARE, m.VIDEO_START_SURGE, m.TRANSCODE_QUEUE, STORED_BYTES)},
+}
 
 
 def default_telemetry_step(duration_s: float) -> float:
@@ -132,36 +51,51 @@ def default_telemetry_step(duration_s: float) -> float:
     return 300.0
 
 
-class TelemetryWriter:
-    """Cumulative counters and gauges written to a MetricStore on the virtual clock, as scraped."""
+class TelemetryPublisher:
+    """Cumulative counters and gauges, scraped on the virtual clock and published to a sink."""
 
-    BATCH = 20_000
-
-    def __init__(self, *, store: MetricStore | None, engine: FastForward, step_s: float) -> None:
-        self.store, self.ff, self.step_s = store, engine, float(step_s)
+    def __init__(self, *, sink: SnapshotSink | None, engine: FastForward, step_s: float) -> None:
+        self.sink, self.ff, self.step_s = sink, engine, float(step_s)
         self.last: float | None = None
-        self.pending: list[Any] = []
         self.samples = 0
-        self.series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-        self._labels: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+        self.series: set[tuple[str, Labels]] = set()
+        # One label dict per series, reused by every scrape: receivers may key on its identity.
+        self._labels: dict[tuple[str, Labels], tuple[dict[str, str], MetricType]] = {}
+        self._current: list[ScrapeSample] = []
+        self._ts = 0.0
         self.usage = UsageTelemetry(engine, step_s=self.step_s)
         self._starts: list[tuple[float, np.ndarray]] = []
 
-    def maybe_write(self, now: float) -> None:
-        """Write a scrape when a telemetry step has passed."""
-        if self.store is None:
+    def maybe_publish(self, now: float) -> None:
+        """Scrape and publish when a telemetry step has passed."""
+        if self.sink is None:
             return
         if self.last is None or now - self.last >= self.step_s - 1e-6:
             self.last = now
-            self._scrape(now)
-            if len(self.pending) >= self.BATCH:
-                self.flush()
+            self.sink.publish(self.scrape(now))
 
-    def flush(self, *, final: bool = False) -> None:
-        """Hand pending samples to the store."""
-        if self.store is not None and self.pending:
-            self.store.write(self.pending)
-            self.pending = []
+    def flush(self) -> None:
+        """Ask the sink to make what it was given visible (end of run)."""
+        if self.sink is not None:
+            self.sink.flush()
+
+    def scrape(self, ts: float) -> ScrapeSnapshot:
+        """The snapshot a scrape at `ts` would return."""
+        self._current, self._ts = [], ts
+        self._scrape(ts)
+        snapshot = ScrapeSnapshot(ts=ts, samples=self._current)
+        self._current = []
+        return snapshot
+
+    def _add(self, name: str, labels: Labels, ts: float, value: float) -> None:
+        key = (name, labels)
+        known = self._labels.get(key)
+        if known is None:
+            known = self._labels[key] = (dict(labels), METRIC_TYPES[name])
+            self.series.add(key)
+        self._current.append(ScrapeSample(name, known[0], float(value), known[1],
+                                          None if ts == self._ts else ts))
+        self.samples += 1
 
     def _video_share(self, ts: float) -> None:
         """Top titles' share of play starts and its surge over their 10-minute share (viral signal).
@@ -186,17 +120,6 @@ class TelemetryWriter:
         for vid, (share, surge) in found.items():
             self._add(m.VIDEO_START_SHARE, (("video_id", vid),), ts, share)
             self._add(m.VIDEO_START_SURGE, (("video_id", vid),), ts, surge)
-
-    def _add(self, name: str, labels: tuple[tuple[str, str], ...], ts: float, value: float) -> None:
-        from streamverse.metricstore import Sample
-
-        key = (name, labels)
-        lab = self._labels.get(key)
-        if lab is None:
-            lab = self._labels[key] = dict(labels)
-            self.series.add(key)
-        self.pending.append(Sample(name, lab, ts, float(value)))
-        self.samples += 1
 
     def _scrape(self, ts: float) -> None:
         ff, add = self.ff, self._add

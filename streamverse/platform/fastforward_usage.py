@@ -1,7 +1,7 @@
-"""The usage a fast-forward run writes for the costs area: cache fill, per-title egress, stored bytes.
+"""The usage a fast-forward run reports for the costs area: cache fill, per-title egress, stored bytes.
 
-The engine adds up bytes as it serves them (`FastForward.bytes_by_row`, `.fill_bytes_p`,
-`.origin_fill_bytes`); this module writes them under the names the live platform exports, so
+The engine adds up bytes as it serves them (`FastForward.bytes_by_row`, `ChunkCache.fill_bytes_p`,
+`.origin_fill_bytes`); this module publishes them under the names the live platform exports, so
 a simulated month prices like a metered one and nothing has to be estimated:
 
 - `streamverse_shield_bytes_sent_total{region}` and `streamverse_origin_bytes_sent_total{origin}`:
@@ -118,7 +118,7 @@ class TitleEgress:
 
 
 class UsageTelemetry:
-    """Writes the run's cost usage at each telemetry scrape."""
+    """Adds the run's cost usage to each telemetry scrape."""
 
     def __init__(self, engine: FastForward, *, step_s: float) -> None:
         from streamverse.platform.fastforward import PREWARM_SHARE
@@ -130,10 +130,10 @@ class UsageTelemetry:
     def scrape(self, add: Add, ts: float) -> None:
         """Fill bytes per region and origin, per-title egress, stored bytes per class."""
         ff = self.ff
-        fill_r = np.bincount(ff.pop_region, weights=ff.fill_bytes_p, minlength=len(ff.regions))
+        fill_r = np.bincount(ff.pop_region, weights=ff.chunks.fill_bytes_p, minlength=len(ff.regions))
         for r, region in enumerate(ff.regions):
             add(m.SHIELD_BYTES, (("region", region),), ts, float(fill_r[r]))
-        for origin, n in sorted(ff.origin_fill_bytes.items()):
+        for origin, n in sorted(ff.chunks.origin_fill_bytes.items()):
             add(m.ORIGIN_BYTES, (("origin", origin),), ts, float(n))
         self.titles.scrape(add, ts, ff.bytes_by_row)
         for cls, n in self.storage.bytes_by_class(ts, ff.transcode.done).items():

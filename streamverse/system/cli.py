@@ -39,7 +39,7 @@ def simulate(
     json_out: JsonOpt = False,
 ) -> None:
     """Fast-forward the platform on a virtual clock and summarise what viewers saw."""
-    from streamverse.platform.fastforward_cli import run_simulate
+    from streamverse.system.simulate import run_simulate
 
     run_simulate(
         get_settings(), scenario=scenario, duration_s=parse_duration(duration), seed=seed,

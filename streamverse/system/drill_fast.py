@@ -58,6 +58,7 @@ def run_fast(
     from streamverse.alerts.loop import AlertService
     from streamverse.alerts.rules import default_rules
     from streamverse.collectors.embedded import EmbeddedStore
+    from streamverse.collectors.snapshots import SnapshotCollector
     from streamverse.db import get_engine, init_db
     from streamverse.platform.control_app import create_platform_control_app
     from streamverse.platform.fastforward import FastForward
@@ -82,7 +83,7 @@ def run_fast(
         duration_s=lead_s + max_s,
         seed=seed,
         viewers=viewers,
-        store=store,
+        sink=SnapshotCollector(store),
         start_ts=start,
         telemetry_step_s=scrape_s,
         step_s=1.0,

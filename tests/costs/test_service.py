@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from streamverse.collectors.embedded import EmbeddedStore
+from streamverse.collectors.snapshots import SnapshotCollector
 from streamverse.costs.anomalies import detect_anomalies
 from streamverse.costs.catalog import CATEGORIES, load_budgets, load_prices
 from streamverse.costs.forecast import as_alerts
@@ -33,7 +34,7 @@ def _store(path: Path, scenario: str | None) -> EmbeddedStore:
         scenario=scenario,
         duration_s=DURATION,
         viewers=1500,
-        store=store,
+        sink=SnapshotCollector(store),
         start_ts=START,
         seed=11,
     )

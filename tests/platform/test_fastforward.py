@@ -80,11 +80,13 @@ def test_same_seed_same_summary(topo):
 
 def test_telemetry_lands_in_a_real_store(topo, tmp_path: Path):
     from streamverse.collectors.service import make_store
+    from streamverse.collectors.snapshots import SnapshotCollector
     from streamverse.platform import metrics as m
     from streamverse.settings import Settings
 
     store = make_store(Settings(data_dir=tmp_path))
-    res = run_simulation(topology=topo, duration_s=1800, viewers=500, start_ts=START, store=store)
+    res = run_simulation(topology=topo, duration_s=1800, viewers=500, start_ts=START,
+                         sink=SnapshotCollector(store))
     assert res.stats["samples_written"] > 1000
     df = store.range_query(f'{m.EDGE_REQUESTS}{{region="us-east",cache="hit"}}', START + 60, START + 1800, 60)
     assert not df.empty and set(df["region"]) == {"us-east"}
@@ -99,7 +101,7 @@ def test_long_runs_step_a_minute_and_give_up_after_the_same_time(topo):
     from streamverse.platform.fastforward import GIVE_UP_S, FastForward, default_step
 
     assert default_step(7200) == 30.0 and default_step(86400) == 60.0
-    ff = FastForward(topology=topo, duration_s=8 * 3600, seed=3, viewers=300, store=None, start_ts=START,
+    ff = FastForward(topology=topo, duration_s=8 * 3600, seed=3, viewers=300, sink=None, start_ts=START,
                      telemetry_step_s=None)
     assert ff.step_s == 60.0 and ff.give_up_steps * ff.step_s >= GIVE_UP_S - 30
 
@@ -109,7 +111,7 @@ def test_slots_are_reused_and_live_counts_stay_exact(topo):
 
     from streamverse.platform.fastforward import FastForward
 
-    ff = FastForward(topology=topo, duration_s=3600, seed=5, viewers=800, store=None, start_ts=START,
+    ff = FastForward(topology=topo, duration_s=3600, seed=5, viewers=800, sink=None, start_ts=START,
                      telemetry_step_s=None)
     ff.prewarm()
     sizes = set()

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from streamverse.clock import RealClock
 from streamverse.collectors.service import make_store
+from streamverse.collectors.snapshots import SnapshotCollector
 from streamverse.platform.fastforward import run_simulation
 from streamverse.platform.topology import load_topology
 from streamverse.settings import Settings
@@ -33,7 +34,7 @@ def outage_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
         target="us-east",
         duration_s=3600,
         viewers=1500,
-        store=store,
+        sink=SnapshotCollector(store),
         start_ts=start,
     )
     store.flush()

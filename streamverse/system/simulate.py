@@ -1,4 +1,8 @@
-"""The `streamverse simulate` command: fast-forward runs and store backfills, for people or scripts."""
+"""The `streamverse simulate` command: fast-forward runs and store backfills, for people or scripts.
+
+It wires the platform's fast-forward driver to the configured metric store through the
+collectors' snapshot collector; the platform itself only publishes scrape snapshots.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ def run_simulate(settings: Settings, *, scenario: str | None, duration_s: float,
                  backfill_s: float | None, target: str | None, json_out: bool) -> None:
     """Body of `streamverse simulate`: a scenario run with its summary, or a backfill."""
     from streamverse.collectors.service import make_store
+    from streamverse.collectors.snapshots import SnapshotCollector
     from streamverse.platform.fastforward import run_simulation
 
     topology = _topology(settings)
@@ -50,7 +55,8 @@ def run_simulate(settings: Settings, *, scenario: str | None, duration_s: float,
             raise UsageError("--backfill writes normal history; it does not take --scenario")
         start = math.floor((RealClock().now() - backfill_s) / 60.0) * 60.0
         result = run_simulation(topology=topology, duration_s=backfill_s, seed=seed,
-                                viewers=min(viewers, BACKFILL_VIEWERS), store=make_store(settings),
+                                viewers=min(viewers, BACKFILL_VIEWERS),
+                                sink=SnapshotCollector(make_store(settings)),
                                 start_ts=start, telemetry_step_s=BACKFILL_TELEMETRY_S,
                                 progress=True, step_s=BACKFILL_STEP_S)
         st = result.stats
@@ -66,7 +72,8 @@ def run_simulate(settings: Settings, *, scenario: str | None, duration_s: float,
         return
     _check(topology, scenario, target)
     result = run_simulation(topology=topology, scenario=scenario, target=target, duration_s=duration_s,
-                            seed=seed, viewers=viewers, store=make_store(settings), progress=not json_out)
+                            seed=seed, viewers=viewers, sink=SnapshotCollector(make_store(settings)),
+                            progress=not json_out)
     if json_out:
         emit_json(result.summary)
         return
