@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Protocol
+
+from streamverse.errors import UsageError
 
 
 class Clock(Protocol):
@@ -50,3 +53,17 @@ class VirtualClock:
 def utc_iso(ts: float) -> str:
     """An ISO-8601 UTC timestamp with a Z, the one format reports and JSON use."""
     return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def month_bounds(month: str) -> tuple[float, float]:
+    """UTC epoch seconds of the first instant of YYYY-MM and of the next; UsageError says how to write it."""
+    m = _MONTH.match(month.strip()) if isinstance(month, str) else None
+    if m is None or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
+        raise UsageError(f"month {month!r}: write it as YYYY-MM with the month 01 to 12, e.g. 2026-11")
+    year, mon = int(m.group(1)), int(m.group(2))
+    start = datetime(year, mon, 1, tzinfo=UTC)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=UTC)
+    return start.timestamp(), end.timestamp()

@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from streamverse.clock import utc_iso
+from streamverse.clock import month_bounds, utc_iso
 from streamverse.costs.anomalies import Anomaly, detect_anomalies
 from streamverse.costs.catalog import Budgets, PriceCatalog
 from streamverse.costs.forecast import as_alerts, category_forecasts, check_budgets
-from streamverse.costs.service import MonthCosts, compute_month, month_bounds
+from streamverse.costs.service import MonthCosts, compute_month
 from streamverse.costs.usage import DAY_S
 from streamverse.metricstore import MetricStore
 

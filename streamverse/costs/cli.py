@@ -155,9 +155,11 @@ def report(
     check: Annotated[
         bool,
         typer.Option(
-            "--check/--no-check", help="also run the cost check now and report its alerts to the alert loop"
+            "--check/--no-check",
+            help="also run the cost check now and report its alerts to the alert loop (a side effect: "
+                 "off unless asked; `streamverse cost check` is the command for it)",
         ),
-    ] = True,
+    ] = False,
 ) -> None:
     """The cost report for a month: breakdown, trend, forecast, savings, with charts."""
     from streamverse.clock import RealClock, utc_iso

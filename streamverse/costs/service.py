@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from streamverse.clock import month_bounds
 from streamverse.costs.catalog import CATEGORIES, PriceCatalog
 from streamverse.costs.tiers import BYTES_PER_GB, CENT, allocate, daily_costs, to_cents
 from streamverse.costs.usage import DAY_S, OTHER_VIDEOS, Usage, bucketed
@@ -35,17 +36,6 @@ SERVICE_OF = {
 }
 SHARED = ("compute", "transcode", "storage", "fixed")
 UNALLOCATED = ("unallocated", "unallocated")
-
-
-def month_bounds(month: str) -> tuple[float, float]:
-    """UTC epoch seconds of the first instant of YYYY-MM and of the next month."""
-    try:
-        y, m = (int(x) for x in month.split("-"))
-        start = datetime(y, m, 1, tzinfo=UTC)
-    except (ValueError, TypeError):
-        raise UsageError(f"cannot read month {month!r}: write it like 2025-06") from None
-    end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=UTC)
-    return start.timestamp(), end.timestamp()
 
 
 @dataclass

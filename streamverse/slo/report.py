@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from streamverse.clock import utc_iso
+from streamverse.clock import month_bounds, utc_iso
 from streamverse.metricstore import MetricStore
 from streamverse.slo.models import SLO
-from streamverse.slo.service import fetch_events, month_bounds
+from streamverse.slo.service import fetch_events
 
 REPORT_STEP_S = 300.0  # 5-minute resolution works for 30 s live data and 5 min backfills alike
 # Customer tiers: monthly revenue and the credit owed when availability falls below each level.

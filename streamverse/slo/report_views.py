@@ -11,15 +11,18 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from streamverse.api.deps import ClockDep, ViewerDep
+from streamverse.clock import month_bounds
+from streamverse.errors import UsageError
 
 router = APIRouter(prefix="/reports", tags=["reports"])
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def check_month(month: str) -> str:
     """A YYYY-MM month, or a 422 that says how to write it."""
-    if not MONTH.match(month):
-        raise HTTPException(422, f"month {month!r}: write it as YYYY-MM, e.g. 2026-11")
+    try:
+        month_bounds(month)
+    except UsageError as exc:
+        raise HTTPException(422, str(exc)) from None
     return month
 
 

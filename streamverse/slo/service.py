@@ -6,11 +6,9 @@ A missing series or an unreachable backend is reported as no data with the reaso
 
 from __future__ import annotations
 
-import calendar
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -40,14 +38,6 @@ class Events:
 def period_bounds(slo: SLO, now: float) -> tuple[float, float]:
     """(start, seconds) of the SLO period ending now: rolling window, or this calendar period so far."""
     return periods.period_bounds(slo, now)
-
-
-def month_bounds(month: str) -> tuple[float, float]:
-    """(start, end) epoch seconds of a YYYY-MM month, UTC."""
-    year, mon = (int(x) for x in month.split("-"))
-    days = calendar.monthrange(year, mon)[1]
-    start = datetime(year, mon, 1, tzinfo=UTC).timestamp()
-    return start, start + days * 86400.0
 
 
 def _grid(start: float, end: float, step: float) -> np.ndarray:

@@ -95,7 +95,7 @@ def test_backfilled_days_fill_most_expensive_videos_and_storage(tmp_path: Path) 
     data = tmp_path / "data"
     _cli(["simulate", "--backfill", "2d", "--json"], data)
     month = datetime.now(UTC).strftime("%Y-%m")
-    report = _cli(["cost", "report", "--month", month, "--format", "json"], data)
+    report = _cli(["cost", "report", "--month", month, "--format", "json", "--check"], data)
     videos = report["top_videos"]
     assert isinstance(videos, list) and len(videos) == 10
     assert all(v["usd"] > 0 and v["egress_bytes"] > 0 for v in videos)
@@ -104,6 +104,8 @@ def test_backfilled_days_fill_most_expensive_videos_and_storage(tmp_path: Path) 
     assert set(classes) == {"hot", "warm", "cold", "archive"} and classes["hot"]["mean_stored_gb"] > 0
     assert report["sources"]["cache_fill"]["note"] == "shield counter"  # measured, not estimated
     assert report["alert_check"]["source"] == "costs" and "reported" in report["alert_check"]
+    quiet = _cli(["cost", "report", "--month", month, "--format", "json"], data)
+    assert "alert_check" not in quiet  # a report changes nothing unless asked to check
 
     env = {**os.environ, "STREAMVERSE_DATA_DIR": str(data)}
     exe = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "streamverse.system.cli"]
