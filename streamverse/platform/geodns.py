@@ -1,8 +1,11 @@
 """GeoDNS: which PoP answers a viewer, from region, RTT, health, load and operator weights.
 
-Health checks are shallow, as real ones are: a probe asks a PoP's health endpoint, which
-answers while the PoP is up even if the requests served there fail (a gray failure).
-Only hard outages flip a PoP to unhealthy, after `fall` failed probes.
+Health checks are shallow, as real ones are (Route 53, NS1): a probe asks a PoP's health
+endpoint, which answers while the PoP is up even if the requests served there fail (a
+gray failure). Only a PoP that stops answering (listener closed, process dead or frozen,
+probe timed out) flips to unhealthy, after `fall` failed probes in a row; `rise` good ones
+bring it back. Live, the probes are HTTP requests with a timeout (`system.live`); in
+fast-forward the same checker is fed a modelled probe.
 
 Routing: a region's viewers go to its own healthy, non-drained PoPs (nearest and largest
 first, less when loaded); the region's weight is the share kept in-region, the rest (and
@@ -47,33 +50,48 @@ class HealthChecker:
         self._streak = {t: 0 for t in self.targets}  # consecutive probes disagreeing with the state
         self._due = {t: now for t in self.targets}
         self._last: dict[str, float | None] = {t: None for t in self.targets}
+        self._last_ok: dict[str, bool | None] = {t: None for t in self.targets}
         self._changed_at: dict[str, float | None] = {t: None for t in self.targets}
 
+    def due(self, now: float | None = None) -> list[str]:
+        """Targets whose next probe is due now (a live prober probes these over HTTP, then `record`s)."""
+        now = self.clock.now() if now is None else now
+        return [t for t in self.targets if self._due[t] <= now]
+
+    def record(self, target: str, ok: bool, now: float | None = None) -> bool:
+        """One probe's outcome; True when it flipped the target's state (after `rise`/`fall` in a row)."""
+        now = self.clock.now() if now is None else now
+        self._due[target] = now + self.interval_s
+        self._last[target] = now
+        self._last_ok[target] = ok
+        if ok == self._healthy[target]:
+            self._streak[target] = 0
+            return False
+        self._streak[target] += 1
+        if self._streak[target] < (self.rise if ok else self.fall):
+            return False
+        self._healthy[target] = ok
+        self._streak[target] = 0
+        self._changed_at[target] = now
+        self.version += 1
+        return True
+
     def tick(self) -> list[str]:
-        """Probe every target that is due; returns the targets whose state changed."""
+        """Probe every due target with the injected probe; returns the targets whose state changed."""
         now = self.clock.now()
         flipped = []
-        for t in self.targets:
-            if self._due[t] > now:
-                continue
-            self._due[t] = now + self.interval_s
-            self._last[t] = now
+        for t in self.due(now):
             try:
                 ok = bool(self.probe(t))
             except Exception:  # a probe that blows up is a failed probe
                 ok = False
-            if ok == self._healthy[t]:
-                self._streak[t] = 0
-                continue
-            self._streak[t] += 1
-            if self._streak[t] >= (self.rise if ok else self.fall):
-                self._healthy[t] = ok
-                self._streak[t] = 0
-                self._changed_at[t] = now
+            if self.record(t, ok, now):
                 flipped.append(t)
-        if flipped:
-            self.version += 1
         return flipped
+
+    def last_ok(self, target: str) -> bool | None:
+        """What the newest probe saw (None before the first); routing waits for `fall` failures."""
+        return self._last_ok.get(target)
 
     def healthy(self, target: str) -> bool:
         """The target's state as routing sees it."""
@@ -82,7 +100,8 @@ class HealthChecker:
     def status(self) -> dict[str, Any]:
         """Every target's state, streak and last probe time."""
         return {t: {"healthy": self._healthy[t], "streak": self._streak[t], "last_probe": self._last[t],
-                    "changed_at": self._changed_at[t]} for t in self.targets}
+                    "last_probe_ok": self._last_ok[t], "changed_at": self._changed_at[t]}
+                for t in self.targets}
 
 
 class GeoDNS:

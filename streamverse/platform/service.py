@@ -221,7 +221,7 @@ class Platform:
         for name in self.topology.pops:
             p = self.topology.pops[name]
             pops[name] = {**dns["pops"][name], **self.cdn.pop_status(name),
-                          "hard_down": not self.cdn.pop_health(name),
+                          "hard_down": self.health.last_ok(name) is False,  # observed, not fault state
                           "city": p.city, "lat": p.lat, "lon": p.lon}
         regions = {}
         for r in self.topology.regions:

@@ -34,7 +34,9 @@ from streamverse.platform.catalog import (
 )
 from streamverse.platform.control_app import create_platform_control_app
 from streamverse.platform.gateway import create_gateway_app
+from streamverse.platform.live.actuator import FaultActuator
 from streamverse.platform.live.edge_server import start_edge_servers
+from streamverse.platform.live.health_probe import HttpHealthProber
 from streamverse.platform.live.origin_source import OriginSource
 from streamverse.platform.live.player import LiveViewer
 from streamverse.platform.media.live import chain_sizes, chain_sources, start_media
@@ -75,17 +77,6 @@ def _prepare_db(settings: Settings, *, accounts: int) -> Any:
         seed_accounts(session=session, count=accounts, password=DEMO_PASSWORD)
     return engine
 
-
-
-async def _health_ticker(platform: Any, interval_s: float, stop: asyncio.Event) -> None:
-    """Runs the GeoDNS health checks on the wall clock."""
-    while not stop.is_set():
-        try:
-            platform.health.tick()
-        except Exception:
-            log.exception("health check tick failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
 
 async def start_live_system(settings: Settings, *, viewers: int | None = None, prometheus: bool = False,
@@ -179,7 +170,9 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
                        "platform_control": ctl.url, **{f"upstream_{k}": v for k, v in ups.items()}}
         write_live_file(system)
         system.tasks.append(asyncio.create_task(
-            _health_ticker(platform, health_interval_s, system.stop_event), name="health-ticker"))
+            HttpHealthProber(platform.health, system.edges).run(system.stop_event), name="health-checks"))
+        system.tasks.append(asyncio.create_task(
+            FaultActuator(platform.faults, edges).run(system.stop_event), name="fault-actuator"))
 
         rng = random.Random(settings.seed if seed is None else seed)
         regions = [r.name for r in topology.regions]

@@ -75,6 +75,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, platform_url: str,
     from streamverse.api import service
     from streamverse.clock import RealClock
     from streamverse.collectors.service import make_store
+    from streamverse.collectors.snapshots import SnapshotCollector
     from streamverse.platform.fastforward import run_simulation
     from streamverse.platform.topology import load_topology
 
@@ -84,7 +85,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, platform_url: str,
     start = math.floor((RealClock().now() - 7200) / 60) * 60.0
     store = make_store(settings)
     result = run_simulation(topology=load_topology(None), scenario="viral-video", duration_s=7200,
-                            viewers=1500, store=store, start_ts=start, seed=11)
+                            viewers=1500, sink=SnapshotCollector(store), start_ts=start, seed=11)
     store.flush()
     app = make_control_app(settings)
     tokens = {}
@@ -138,7 +139,9 @@ def test_platform_status_scenarios_and_faults(system: System) -> None:
         assert (fault.scenario, fault.target, fault.active) == ("pop-outage", "tokyo-7", True)
         assert fault.end - fault.start == timedelta(minutes=5)
         assert fault.id in {f.id for f in admin.faults(active_only=True)}
-        now = admin.platform_status()
+        deadline = time.monotonic() + 5  # hard_down is what the next health probe observes
+        while not (now := admin.platform_status()).pops["tokyo-7"].hard_down and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert now.pops["tokyo-7"].hard_down and fault.id in {f.id for f in now.faults}
         assert [f.id for f in admin.clear_faults(fault.id)] == [fault.id]
         assert fault.id not in {f.id for f in admin.faults(active_only=True)}

@@ -14,7 +14,10 @@ import httpx
 import pytest
 
 from streamverse.clock import RealClock
+from streamverse.platform.geodns import HealthChecker
+from streamverse.platform.live.actuator import FaultActuator
 from streamverse.platform.live.edge_server import start_edge_servers
+from streamverse.platform.live.health_probe import HttpHealthProber
 from streamverse.platform.live.origin_source import OriginSource
 from streamverse.platform.metrics import PlatformMetrics
 from streamverse.platform.service import Platform
@@ -105,18 +108,53 @@ def test_bad_signature_and_other_video_are_403(live: Any) -> None:
         assert http.get(token + "../../etc/passwd").status_code == 403
 
 
-def test_gray_failure_503_while_health_is_200_and_hard_down_fails_health(live: Any) -> None:
+def test_gray_failure_503_while_health_is_200_and_hard_down_stops_listening(live: Any) -> None:
     platform, _, edge = live
-    with httpx.Client(base_url=edge.edges["ashburn-1"]) as http:
+    actuator = FaultActuator(platform.faults, edge.edges)
+    base = edge.edges["ashburn-1"]
+    with httpx.Client(base_url=base) as http:
         assert http.get(signed(42) + "master.m3u8").status_code == 200
         fault = platform.inject_fault("region-outage", target="us-east", duration_s=300)
+        assert edge.call(actuator.apply()) == ([], [])  # gray: nothing stops listening
         assert http.get(signed(42) + "master.m3u8").status_code == 503
         assert http.get("/health").status_code == 200
         platform.clear_fault(fault.id)
-        platform.inject_fault("pop-outage", target="ashburn-1", duration_s=300)
-        assert http.get("/health").status_code == 503
+        outage = platform.inject_fault("pop-outage", target="ashburn-1", duration_s=300)
+        assert edge.call(actuator.apply()) == (["ashburn-1"], [])
+    # a hard-down PoP is a host that does not answer: the connection is refused, as for a dead process
+    with pytest.raises(httpx.ConnectError), httpx.Client(base_url=base) as http:
+        http.get("/health")
     with httpx.Client(base_url=edge.edges["london-1"]) as http:
         assert http.get(signed(42) + "master.m3u8").status_code == 200
+    platform.clear_fault(outage.id)
+    assert edge.call(actuator.apply()) == ([], ["ashburn-1"])
+    with httpx.Client(base_url=base) as http:  # back on the same address, its cache kept
+        assert http.get("/health").status_code == 200
+        assert http.get(signed(42) + "master.m3u8").headers["x-cache"] == "HIT"
+
+
+def test_http_health_checks_notice_a_closed_listener_after_fall_probes(live: Any) -> None:
+    platform, _, edge = live
+    checker = HealthChecker(lambda _t: True, ["ashburn-1", "london-1"], clock=RealClock(), interval_s=0.05,
+                            fall=2, rise=2)
+    prober = HttpHealthProber(checker, edge.edges, timeout_s=0.5)
+
+    async def rounds(n: int) -> None:
+        async with httpx.AsyncClient(timeout=0.5) as http:
+            for _ in range(n):
+                await prober.probe_due(http)
+                await asyncio.sleep(0.06)
+
+    edge.call(rounds(2))
+    assert checker.healthy("ashburn-1") and checker.last_ok("ashburn-1") is True
+    edge.call(edge.edges.take_down("ashburn-1"))  # what a killed process looks like from outside
+    edge.call(rounds(1))
+    assert checker.last_ok("ashburn-1") is False and checker.healthy("ashburn-1")  # one failure: not yet
+    edge.call(rounds(1))
+    assert not checker.healthy("ashburn-1") and checker.healthy("london-1")
+    edge.call(edge.edges.bring_up("ashburn-1"))
+    edge.call(rounds(2))
+    assert checker.healthy("ashburn-1")
 
 
 def test_metrics_show_this_pops_edge_requests(live: Any) -> None:

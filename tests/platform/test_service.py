@@ -88,8 +88,11 @@ def test_faults_and_status(platform: Platform) -> None:
     fault = platform.inject_fault("region-outage", target="eu-west", duration_s=60, params={"mode": "hard"})
     assert fault.target == "eu-west"
     st = platform.status()
+    assert st["pops"]["london-1"]["hard_down"] is False  # nobody has probed it yet: status is observed
+    platform.health.tick()  # one probe fails...
+    st = platform.status()
     assert st["pops"]["london-1"]["hard_down"] is True
-    assert st["pops"]["london-1"]["healthy"] is True  # not yet probed
+    assert st["pops"]["london-1"]["healthy"] is True  # ...but routing waits for `fall` failures
     assert st["faults"][0]["id"] == fault.id and st["faults"][0]["active"]
     assert st["origin"]["active"] == "california-hq" and st["origin"]["up"]
     assert set(st["regions"]) == {r.name for r in platform.topology.regions}

@@ -9,8 +9,9 @@ write buffer is full. A response is held for the modelled time beyond the edge (
 origin round trips, queueing, a latency fault), so live viewers on loopback feel a miss or
 a latency spike; a plain cache hit is written at once.
 
-Routes: `GET|HEAD /t/{exp}/{sig}/videos/...` (the object), `/health` (shallow: 200 unless
-the PoP is hard-down), `/metrics` (this PoP's series in Prometheus text).
+Routes: `GET|HEAD /t/{exp}/{sig}/videos/...` (the object), `/health` (shallow: 200 while the
+PoP listens; a hard-down PoP closes its listener, so probes fail as they would on a dead
+host), `/metrics` (this PoP's series in Prometheus text).
 """
 
 from __future__ import annotations
@@ -117,11 +118,8 @@ class EdgeApp:
             ctype = CONTENT_TYPES.get(ext, b"application/octet-stream")
             header = self.head(200, ctype, len(body), res.tier, keep_alive)
             return header, (body if method == b"GET" else None)
-        if path == "/health":
-            if self.cdn.pop_health(self.pop):
-                return self._plain(200, b'{"status":"ok","pop":"%s"}' % self._tag, keep_alive,
-                                   ctype=b"application/json")
-            return self._plain(503, b'{"status":"down","pop":"%s"}' % self._tag, keep_alive,
+        if path == "/health":  # shallow: answering at all is the signal (a hard-down PoP does not listen)
+            return self._plain(200, b'{"status":"ok","pop":"%s"}' % self._tag, keep_alive,
                                ctype=b"application/json")
         if path == "/metrics" and self._view is not None:
             export = getattr(self.platform, "export_metrics", None)
@@ -279,14 +277,48 @@ class EdgeProtocol(asyncio.Protocol):
 
 
 class EdgeServers(dict[str, str]):
-    """PoP -> base URL of every running edge server, with `stop()` for a clean shutdown."""
+    """PoP -> base URL of every edge server; `take_down`/`bring_up` close and reopen one PoP's listener."""
 
-    def __init__(self, urls: dict[str, str], servers: list[asyncio.Server], conns: set[EdgeProtocol],
-                 exporter: asyncio.Task[None] | None) -> None:
+    def __init__(self, urls: dict[str, str], servers: dict[str, asyncio.Server], conns: set[EdgeProtocol],
+                 exporter: asyncio.Task[None] | None, apps: dict[str, EdgeApp],
+                 addresses: dict[str, tuple[str, int]], reuse_port: bool = False) -> None:
         super().__init__(urls)
         self.servers = servers
         self.conns = conns
         self.exporter = exporter
+        self.apps = apps
+        self.addresses = addresses
+        self.reuse_port = reuse_port
+
+    def down(self) -> set[str]:
+        """PoPs whose listener is closed now."""
+        return set(self.addresses) - set(self.servers)
+
+    async def take_down(self, pop: str) -> bool:
+        """Close the PoP's listener and its open connections, as a dead host would; False if already down."""
+        server = self.servers.pop(pop, None)
+        if server is None:
+            return False
+        server.close()
+        for c in [c for c in self.conns if c.app is self.apps[pop]]:
+            if c.transport is not None:
+                c.transport.abort()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), timeout=2.0)
+        log.warning("edge listener closed", extra={"pop": pop})
+        return True
+
+    async def bring_up(self, pop: str) -> bool:
+        """Listen again on the PoP's address (an empty cache would be a restart; this keeps it)."""
+        if pop in self.servers:
+            return False
+        host, port = self.addresses[pop]
+        app = self.apps[pop]
+        loop = asyncio.get_running_loop()
+        self.servers[pop] = await loop.create_server(lambda: EdgeProtocol(app, self.conns), host, port,
+                                                     reuse_port=self.reuse_port or None, backlog=1024)
+        log.warning("edge listener open again", extra={"pop": pop})
+        return True
 
     async def stop(self) -> None:
         """Stop listening, close open connections and the metrics exporter."""
@@ -295,15 +327,15 @@ class EdgeServers(dict[str, str]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self.exporter
             self.exporter = None
-        for s in self.servers:
+        servers, self.servers = list(self.servers.values()), {}
+        for s in servers:
             s.close()
         for c in list(self.conns):
             if c.transport is not None:
                 c.transport.close()
-        for s in self.servers:
+        for s in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(s.wait_closed(), timeout=2.0)
-        self.servers = []
 
     aclose = stop
 
@@ -332,19 +364,22 @@ async def start_edge_servers(platform: Any, *, host: str, ports: dict[str, int],
         platform.metrics = metrics
         platform.cdn.metrics = metrics
     conns: set[EdgeProtocol] = set()
-    servers: list[asyncio.Server] = []
+    servers: dict[str, asyncio.Server] = {}
+    apps: dict[str, EdgeApp] = {}
+    addresses: dict[str, tuple[str, int]] = {}
     urls: dict[str, str] = {}
     try:
         for pop, port in ports.items():
-            app = EdgeApp(platform, pop=pop, key=key, metrics=metrics)
+            app = apps[pop] = EdgeApp(platform, pop=pop, key=key, metrics=metrics)
             server = await loop.create_server(lambda app=app: EdgeProtocol(app, conns), host, port,
                                               reuse_port=reuse_port or None, backlog=1024)
-            servers.append(server)
+            servers[pop] = server
             bound = server.sockets[0].getsockname()[1]
+            addresses[pop] = (host, bound)
             urls[pop] = f"http://{host}:{bound}"
     except BaseException:
-        for s in servers:
+        for s in servers.values():
             s.close()
         raise
     exporter = loop.create_task(_export_loop(platform), name="edge-metrics-export") if metrics else None
-    return EdgeServers(urls, servers, conns, exporter)
+    return EdgeServers(urls, servers, conns, exporter, apps, addresses, reuse_port)
