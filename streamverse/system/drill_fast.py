@@ -21,10 +21,9 @@ import numpy as np
 
 from streamverse.clock import utc_iso
 from streamverse.errors import UsageError
+from streamverse.system.drill_report import DEFAULT_OBJECTIVE, RECOVERY_WINDOW_S, RecoveryWatch
 
 DRILL_SCENARIOS = ("region-outage", "pop-outage", "origin-loss", "viral-video", "ddos")
-RECOVERY_WINDOW_S = 30.0
-DEFAULT_OBJECTIVE = 0.9999  # edge-availability: what the affected users were promised
 KEY = "drill-control-key"
 
 
@@ -99,13 +98,14 @@ def run_fast(
 
     affected = _affected_regions(ff, scenario, str(target))
     window: deque[tuple[float, float]] = deque(maxlen=int(RECOVERY_WINDOW_S))
+    watch = RecoveryWatch(objective=objective)
     state: dict[str, Any] = {
         "detected_at": None,
-        "recovered_at": None,
+        "detected_by": None,
         "incident_id": None,
-        "bad_seen": False,
         "next_eval": start + eval_interval_s,
     }
+    scope_pops = _scope_pops(ff, scenario, str(target))
     events: list[Any] = []
 
     names = {ff.regions[i] for i in affected}
@@ -135,15 +135,18 @@ def run_fast(
         window.append(
             (ff.tot["ok"][affected].sum() - before_ok, ff.tot["fail"][affected].sum() - before_fail)
         )
-        if now >= fault_at and state["recovered_at"] is None and len(window) == window.maxlen:
+        if now >= fault_at and len(window) == window.maxlen:
             ok, fail = np.sum(list(window), axis=0)
             ratio = fail / (ok + fail) if ok + fail else 1.0  # nobody served is not a recovery
-            if ratio > 1 - objective:
-                state["bad_seen"] = True
-            elif state["bad_seen"] or now - fault_at >= RECOVERY_WINDOW_S * 2:
-                state["recovered_at"] = now
+            if watch.observe(float(ratio), now) and on_step:
+                on_step("affected viewers recovered", now - fault_at)
+        if now >= fault_at and state["detected_at"] is None:
+            down = [p for p in scope_pops if not ff.platform.health.healthy(p)]
+            if down:  # the GeoDNS health checks saw it (they probe; they do not read the fault)
+                state["detected_at"] = now
+                state["detected_by"] = f"GeoDNS health checks ({', '.join(down)} down)"
                 if on_step:
-                    on_step("recovered", now - fault_at)
+                    on_step(state["detected_by"], now - fault_at)
         if now >= state["next_eval"]:
             state["next_eval"] += eval_interval_s
             ff.telemetry.flush()
@@ -155,7 +158,7 @@ def run_fast(
                     and state["detected_at"] is None
                     and relevant(tr.alert.labels)
                 ):
-                    state["detected_at"] = now
+                    state["detected_at"], state["detected_by"] = now, f"alert {tr.alert.name}"
                     if on_step:
                         on_step(f"alert {tr.alert.name} firing", now - fault_at)
 
@@ -196,14 +199,24 @@ def run_fast(
                     opened = incident.started_at
                     opened_ts = (opened.replace(tzinfo=UTC) if opened.tzinfo is None else opened).timestamp()
                     on_step(f"incident {incident.id}", opened_ts - fault_at)
-        if state["recovered_at"] is not None and state["detected_at"] is not None:
+        if state["detected_at"] is not None and watch.settled(state["detected_at"], ff.clock.now()):
             break
     tc.close()
-    return _report(scenario, str(target), fault_at, state, engine)
+    return _report(scenario, str(target), fault_at, state, watch, engine)
+
+
+def _scope_pops(ff: Any, scenario: str, target: str) -> list[str]:
+    """The PoPs whose health checks would see this fault (a PoP, or every PoP of a hard region outage)."""
+    topo = ff.platform.topology
+    if target in topo.pops:
+        return [target]
+    if scenario == "region-outage" and any(r.name == target for r in topo.regions):
+        return [p.name for r in topo.regions if r.name == target for p in r.pops]
+    return []
 
 
 def _report(
-    scenario: str, target: str, fault_at: float, state: dict[str, Any], engine: Any
+    scenario: str, target: str, fault_at: float, state: dict[str, Any], watch: RecoveryWatch, engine: Any
 ) -> dict[str, Any]:
     from sqlmodel import Session, col, select
 
@@ -228,16 +241,17 @@ def _report(
                         "at": utc_iso(at.timestamp()) if at else None,
                     }
                 )
-    det, rec = state["detected_at"], state["recovered_at"]
+    det, rec = state["detected_at"], watch.recovered_at
     return {
         "scenario": scenario,
         "target": target,
         "fault_at": utc_iso(fault_at),
         "detected_at": utc_iso(det) if det else None,
+        "detected_by": state["detected_by"],
         "incident_id": state["incident_id"],
         "actions": actions,
         "recovered_at": utc_iso(rec) if rec else None,
         "mttd_s": round(det - fault_at, 3) if det else None,
-        "mttr_s": round(rec - fault_at, 3) if rec else None,
+        **watch.fields(fault_at),
         "mode": "fast-forward",
     }

@@ -29,8 +29,10 @@ from streamverse.client import ControlClient as ApiClient
 from streamverse.clock import utc_iso
 from streamverse.errors import UsageError
 from streamverse.metricstore import MetricStore
+from streamverse.remediation.control import ControlClient
 from streamverse.remediation.probes import error_ratio
-from streamverse.system.drill_fast import DEFAULT_OBJECTIVE, DRILL_SCENARIOS, RECOVERY_WINDOW_S
+from streamverse.system.drill_fast import DRILL_SCENARIOS
+from streamverse.system.drill_report import DEFAULT_OBJECTIVE, RECOVERY_WINDOW_S, RecoveryWatch
 
 
 @dataclass
@@ -156,7 +158,6 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
              on_step: Callable[[str, float], None] | None = None, clear_after: bool = True) -> dict[str, Any]:
     """Inject `scenario`, watch detection, incident, remediation and recovery; the CONTRACT report."""
     from streamverse.collectors.service import make_store
-    from streamverse.remediation.control import ControlClient
 
     if scenario not in DRILL_SCENARIOS:
         raise UsageError(f"no drill {scenario!r}; choose one of {', '.join(DRILL_SCENARIOS)}")
@@ -175,8 +176,10 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
         where = str(fault.get("target") or fault_target or "")
         label, value, regions = _scope(target.topology, scenario, where)
         step(f"fault {scenario} on {where}", 0.0)
-        state: dict[str, Any] = {"detected_at": None, "incident_id": None, "recovered_at": None,
-                                 "bad_seen": False, "done_at": None, "actions": []}
+        watch = RecoveryWatch(objective=objective)
+        state: dict[str, Any] = {"detected_at": None, "detected_by": None, "incident_id": None,
+                                 "done_at": None, "actions": []}
+        scope_pops = _scope_pops(target.topology, scenario, where)
 
         def relevant(labels: dict[str, Any]) -> bool:
             region = labels.get("region")
@@ -187,11 +190,16 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
         while time.time() < deadline:
             now = time.time()
             if state["detected_at"] is None:
-                fired = [_epoch(a.fired_at) for a in api.alerts(limit=5000) if relevant(a.labels or {})]
-                fired = [t for t in fired if t is not None and t >= fault_at - 1.0]
+                fired = sorted((t, a.name) for a in api.alerts(limit=5000) if relevant(a.labels or {})
+                               if (t := _epoch(a.fired_at)) is not None and t >= fault_at - 1.0)
+                down = _unhealthy(ctl, scope_pops)
                 if fired:
-                    state["detected_at"] = min(fired)
-                    step("alert firing", state["detected_at"] - fault_at)
+                    state["detected_at"], state["detected_by"] = fired[0][0], f"alert {fired[0][1]}"
+                elif down:  # the GeoDNS health checks probed and failed; the status reports what they saw
+                    state["detected_at"] = now
+                    state["detected_by"] = f"GeoDNS health checks ({', '.join(down)} down)"
+                if state["detected_at"] is not None:
+                    step(f"detected by {state['detected_by']}", state["detected_at"] - fault_at)
             if state["detected_at"] is not None and state["incident_id"] is None:
                 for inc in sorted(api.incidents(), key=lambda i: i.id):
                     started = inc.started_at.timestamp()
@@ -207,17 +215,13 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
                     state["done_at"] = max(_epoch(r.finished_at) or now for r in finished)
                     step(f"remediation {finished[-1].runbook} {finished[-1].status}",
                          state["done_at"] - fault_at)
-            if state["recovered_at"] is None:
-                ratio = _affected_ratio(store, label, value, regions, now)
-                if ratio is not None and ratio > 1 - objective:
-                    state["bad_seen"] = True
-                elif ratio is not None and (state["bad_seen"] or now - fault_at >= 2 * RECOVERY_WINDOW_S):
-                    state["recovered_at"] = now
-                    step("affected users recovered", now - fault_at)
-            if state["recovered_at"] is not None and state["detected_at"] is not None and (
-                    state["done_at"] is not None or state["incident_id"] is None
-                    or (not state["actions"] and now - state["recovered_at"] >= 15.0)):
-                break  # recovered with nothing automatic to wait for (the health checks did it)
+            if watch.observe(_affected_ratio(store, label, value, regions, now), now):
+                step("affected viewers recovered", now - fault_at)
+            settled = watch.settled(state["detected_at"], now)
+            if settled and state["detected_at"] is not None and (
+                    state["done_at"] is not None or state["incident_id"] is None or not watch.recovered_at
+                    or (not state["actions"] and now - watch.recovered_at >= 15.0)):
+                break  # recovered (or never hurt) with nothing automatic to wait for
             time.sleep(poll_s)
         if clear_after and fault.get("id"):
             with contextlib.suppress(Exception):
@@ -227,7 +231,7 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
     finally:
         api.close()
         ctl.close()
-    return _report(scenario, where, fault_at, state)
+    return _report(scenario, where, fault_at, state, watch)
 
 
 def _epoch(at: datetime | None) -> float | None:
@@ -259,16 +263,36 @@ def _affected_ratio(store: MetricStore, label: str | None, value: str | None, re
     return max(known) if known else None
 
 
-def _report(scenario: str, target: str, fault_at: float, state: dict[str, Any]) -> dict[str, Any]:
-    det, rec = state["detected_at"], state["recovered_at"]
+def _scope_pops(topology: Any, scenario: str, target: str) -> list[str]:
+    """The PoPs whose health checks would see this fault (a PoP, or every PoP of a region outage)."""
+    if target in topology.pops:
+        return [target]
+    if scenario == "region-outage":
+        return [p.name for r in topology.regions if r.name == target for p in r.pops]
+    return []
+
+
+def _unhealthy(ctl: ControlClient, pops: list[str]) -> list[str]:
+    """Those of `pops` the platform's health checks have taken out of DNS answers now."""
+    if not pops:
+        return []
+    status = ctl.status()["pops"]
+    return [p for p in pops if p in status and not status[p].get("healthy", True)]
+
+
+def _report(scenario: str, target: str, fault_at: float, state: dict[str, Any],
+            watch: RecoveryWatch) -> dict[str, Any]:
+    det = state["detected_at"]
+    rec = watch.recovered_at
     actions = [{"action": r.runbook.replace("region-failover", "failover"), "runbook": r.runbook,
                 "target": r.target, "status": r.status,
                 "at": utc_iso((r.finished_at or r.started_at or r.requested_at).timestamp())}
                for r in sorted(state["actions"], key=lambda r: r.id)]
     done = state["done_at"]
     return {"scenario": scenario, "target": target, "fault_at": utc_iso(fault_at),
-            "detected_at": utc_iso(det) if det else None, "incident_id": state["incident_id"],
+            "detected_at": utc_iso(det) if det else None, "detected_by": state["detected_by"],
+            "incident_id": state["incident_id"],
             "actions": actions, "remediated_at": utc_iso(done) if done else None,
             "recovered_at": utc_iso(rec) if rec else None,
             "mttd_s": round(det - fault_at, 3) if det else None,
-            "mttr_s": round(rec - fault_at, 3) if rec else None, "mode": "live"}
+            **watch.fields(fault_at), "mode": "live"}
