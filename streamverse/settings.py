@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         0.15, gt=0, le=1, description="runs touching this share of capacity need a second person")
     remediation_cooldown_s: float = Field(300.0, ge=0, description="pause between runs on one target")
     remediation_lock_ttl_s: float = Field(21600.0, gt=0, description="longest a run may hold its target")
+    failback_auto: bool = Field(True, description="return a failed-over region's viewers by itself")
+    failback_after_s: float = Field(600.0, ge=0, description="how long a region must be healthy first")
+    failback_step: float = Field(0.1, gt=0, le=1, description="share of traffic returned per step")
+    failback_interval_s: float = Field(600.0, ge=0, description="wait between failback steps")
     dashboard_public_status: bool = Field(
         False, description="let people read the dashboard's status page without logging in")
     log_level: str = "INFO"

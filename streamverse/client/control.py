@@ -300,6 +300,10 @@ class ControlClient(Transport):
         """Reject a paused run; it never starts (responder)."""
         return self._call(m.Run, "POST", f"/runs/{run_id}/reject", json={"reason": reason})
 
+    def stop_run(self, run_id: int) -> m.Run:
+        """Stop a running gradual run (a failback) before its next step; what it applied stays (responder)."""
+        return self._call(m.Run, "POST", f"/runs/{run_id}/stop")
+
     # -- alerts and silences ----------------------------------------------------------------------
     def alerts(self, *, status: str | None = None, limit: int | None = None) -> list[m.Alert]:
         """Alerts with a state (pending, firing, recently resolved)."""

@@ -65,4 +65,5 @@ class TimelineKind(StrEnum):
     action_verified = "action_verified"
     action_failed = "action_failed"
     action_rolled_back = "action_rolled_back"
+    action_stopped = "action_stopped"
     action_reconciled = "action_reconciled"

@@ -16,9 +16,11 @@ class RunStatus(StrEnum):
     failed = "failed"
     rolled_back = "rolled_back"
     rejected = "rejected"
+    stopped = "stopped"  # a person stopped a gradual run between steps; what was applied stays
 
 
-FINAL_RUN_STATUSES = (RunStatus.succeeded, RunStatus.failed, RunStatus.rolled_back, RunStatus.rejected)
+FINAL_RUN_STATUSES = (RunStatus.succeeded, RunStatus.failed, RunStatus.rolled_back, RunStatus.rejected,
+                      RunStatus.stopped)
 ACTIVE_RUN_STATUSES = (
     RunStatus.requested,
     RunStatus.awaiting_approval,

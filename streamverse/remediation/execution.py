@@ -77,6 +77,7 @@ class RunExecutor:
         ctx = ApplyContext(
             sleep=self.ctx.sleep, healthy=healthy,
             progress=lambda changes: self.ctx.save(run.id, changes=changes),
+            stopped=lambda: self.ctx.stop_requested(run.id),
         )
         try:
             changes = rb.apply(ctl, run.plan, ctx)
@@ -101,6 +102,12 @@ class RunExecutor:
     ) -> RunbookRun:
         run = self.ctx.get(run_id)
         author = f"runbook:{rb.name}"
+        if changes.get("stopped_by"):  # a person stopped it between steps: hold what was applied
+            return self.ctx.finish(
+                run_id, RunStatus.stopped,
+                f"stopped by {changes['stopped_by']} after {len(changes.get('weights_applied', []))} "
+                "step(s); what was applied stays, nothing further changes", author=changes["stopped_by"],
+                kind=TimelineKind.action_stopped)
         if changes.get("stopped_early"):
             return self.rollback(
                 run, rb, ctl, changes, "the SLI got worse during the gradual change", author

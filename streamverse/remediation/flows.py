@@ -73,6 +73,10 @@ class Remediator(RunContext):
         """Reject a paused run; the target is free again."""
         return self.requests.reject(run_id=run_id, rejecter=rejecter, reason=reason)
 
+    def request_stop(self, *, run_id: int, by: str) -> RunbookRun:
+        """Stop a running gradual run before its next step (a failback, say); what it applied stays."""
+        return self.requests.request_stop(run_id=run_id, by=by)
+
     def execute(self, run_id: int) -> RunbookRun:
         """Apply an approved run, verify it over the window, roll back if the SLI got worse."""
         return self.executor.execute(run_id)

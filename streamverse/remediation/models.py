@@ -80,6 +80,16 @@ class RunbookRunRead(RunbookRunBase):
     playbook: str | None = None
 
 
+class RunStop(SQLModel, table=True):
+    """A request to stop a gradual run before its next step (the run reads it between steps)."""
+
+    __tablename__ = "runbook_run_stop"
+
+    run_id: int = Field(primary_key=True, foreign_key="runbook_run.id")
+    requested_by: str = Field(max_length=200)
+    requested_at: datetime = utc_column()
+
+
 class RunLock(SQLModel, table=True):
     """The database lock: one row per target while a run holds it (used when Redis is not configured)."""
 

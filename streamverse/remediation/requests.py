@@ -19,7 +19,7 @@ from streamverse.incidents.enums import TimelineKind
 from streamverse.remediation.enums import RunPhase, RunStatus, TriggerKind
 from streamverse.remediation.execution import RunExecutor
 from streamverse.remediation.guardrails import GuardrailError, check_cooldown
-from streamverse.remediation.models import RunbookRun
+from streamverse.remediation.models import RunbookRun, RunStop
 from streamverse.remediation.runbooks import Runbook, get_runbook
 from streamverse.remediation.runs import RunContext, now_dt
 
@@ -274,4 +274,18 @@ class RunRequests:
             s.refresh(run)
             self.ctx.event(s, run, TimelineKind.action_rejected, run.outcome or "rejected", rejecter)
         self.ctx.lock.release(run.target, run.uid)
+        return self.ctx.get(run_id)  # type: ignore[return-value]
+
+    def request_stop(self, *, run_id: int, by: str) -> RunbookRun:
+        """Ask a running gradual run to stop before its next step; what it applied stays (idempotent)."""
+        with session_scope(self.ctx.engine) as s:
+            run = s.get(RunbookRun, run_id)
+            if run is None:
+                raise ApprovalError(f"no run {run_id}")
+            if run.status not in (RunStatus.running.value, RunStatus.approved.value):
+                raise ApprovalError(f"run {run_id} is {run.status}; only a running run can be stopped")
+            if s.get(RunStop, run_id) is None:
+                s.add(RunStop(run_id=run_id, requested_by=by, requested_at=now_dt(self.ctx.clock)))
+                self.ctx.event(s, run, TimelineKind.note, f"stop requested by {by}; it stops before its "
+                               "next step", by)
         return self.ctx.get(run_id)  # type: ignore[return-value]

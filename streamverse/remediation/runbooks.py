@@ -10,9 +10,16 @@ from typing import Any, ClassVar
 
 from streamverse.errors import UsageError
 from streamverse.remediation.control import PlatformControl
-from streamverse.remediation.guardrails import GuardrailConfig, check_pops_drain, check_region_drain
+from streamverse.remediation.guardrails import (
+    GuardrailConfig,
+    GuardrailError,
+    check_pops_drain,
+    check_region_drain,
+)
 
 DOCS_BASE = "docs/runbooks"
+FAILBACK_STEP = 0.1  # the seed: traffic returns 10 % at a time...
+FAILBACK_INTERVAL_S = 600.0  # ...every 10 minutes
 
 
 @dataclass
@@ -22,6 +29,7 @@ class ApplyContext:
     sleep: Callable[[float], None] = lambda s: None
     progress: Callable[[dict[str, Any]], None] = lambda changes: None
     healthy: Callable[[], bool] = lambda: True
+    stopped: Callable[[], str | None] = lambda: None  # who asked to stop the run, if anyone has
 
 
 @dataclass
@@ -136,7 +144,8 @@ class RegionFailover(Runbook):
 class RegionFailback(Runbook):
     name = "region-failback"
     title = "Region failback (gradual)"
-    summary = "Return a drained region's viewers to it, `step` (10%) at a time every `interval_s`."
+    summary = ("Return a drained region's viewers to it, `step` (10%) at a time every `interval_s` "
+               "(10 min); stops and rolls back when the region's error ratio rises, holds when stopped.")
     sli = "region"
 
     def plan(
@@ -145,10 +154,16 @@ class RegionFailback(Runbook):
         status = ctl.status()
         if target not in status["regions"]:
             raise UsageError(f"unknown region {target!r}; choose one of {sorted(status['regions'])}")
-        step = float(params.get("step", 0.1))
-        interval = float(params.get("interval_s", 30.0))
+        step = float(params.get("step", FAILBACK_STEP))
+        interval = float(params.get("interval_s", FAILBACK_INTERVAL_S))
         if not 0 < step <= 1 or interval < 0:
             raise UsageError("params: step must be in (0, 1] and interval_s >= 0")
+        failing = [p for p, i in status["pops"].items()
+                   if i.get("region") == target and not i.get("healthy", True)]
+        if failing:
+            raise GuardrailError(f"{target} is still failing its health checks ({', '.join(sorted(failing))} "
+                                 "down); failback would send viewers back to it. Wait until every PoP is "
+                                 "healthy again")
         old = _region_weight(status, target)
         weights, w = [], old
         while w < 1.0 - 1e-9:
@@ -180,6 +195,9 @@ class RegionFailback(Runbook):
                 ctx.sleep(float(plan["params"]["interval_s"]))
                 if not ctx.healthy():
                     return {"weights_applied": done, "stopped_early": True}
+                who = ctx.stopped()
+                if who:
+                    return {"weights_applied": done, "stopped_by": who}
         return {"weights_applied": done}
 
     def rollback(self, ctl: PlatformControl, plan: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

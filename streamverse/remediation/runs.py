@@ -21,7 +21,7 @@ from streamverse.incidents.models import Incident
 from streamverse.remediation.control import ControlClient, PlatformControl
 from streamverse.remediation.enums import RunPhase, RunStatus
 from streamverse.remediation.guardrails import GuardrailConfig, TargetLock, make_lock
-from streamverse.remediation.models import RunbookRun
+from streamverse.remediation.models import RunbookRun, RunStop
 from streamverse.settings import Settings
 
 SliProbe = Callable[[str], float | None]
@@ -142,3 +142,9 @@ class RunContext:
                     )
         self.lock.release(run.target, run.uid)
         return self.get(run_id)  # type: ignore[return-value]
+
+    def stop_requested(self, run_id: int) -> str | None:
+        """Who asked to stop the run (None: nobody); gradual runbooks read it between steps."""
+        with Session(self.engine) as s:
+            row = s.get(RunStop, run_id)
+            return row.requested_by if row is not None else None

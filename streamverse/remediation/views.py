@@ -213,3 +213,18 @@ def reject(
     except StreamVerseError as exc:
         _raise(exc)
         raise
+
+
+@router.post("/runs/{run_id}/stop", response_model=RunbookRunRead,
+             summary="Stop a running gradual run (responder)")
+def stop(
+    run_id: int, request: Request, rem: RemediatorDep, session: SessionDep, token: ResponderDep
+) -> RunbookRunRead:
+    """It stops before its next step (a failback holds its current weight); 409 when it is not running."""
+    request.state.audit_target = {"run_id": run_id, "decision": "stop"}
+    session.commit()
+    try:
+        return _run_read(rem, rem.request_stop(run_id=run_id, by=actor_for(token)))
+    except StreamVerseError as exc:
+        _raise(exc)
+        raise

@@ -24,11 +24,13 @@ from streamverse.clock import Clock
 from streamverse.collectors.service import make_store
 from streamverse.costs.flows import periodic_cost_check
 from streamverse.metricstore import CompactingStore, MetricStore
+from streamverse.remediation.failback import FailbackWatcher
 from streamverse.remediation.flows import Remediator
 from streamverse.settings import Settings
 
 log = logging.getLogger("streamverse.system")
 COMPACT_INTERVAL_S = 600.0  # raw -> 5 m -> 1 h summaries, and retention, every ten minutes
+FAILBACK_CHECK_S = 15.0  # how often failed-over regions are looked at
 
 
 @dataclass
@@ -59,10 +61,23 @@ def compaction_check(store: MetricStore, clock: Clock, interval_s: float = COMPA
     return PeriodicCheck(name="compaction", interval_s=interval_s, run=run)
 
 
-def default_checks(*, settings: Settings, engine: Engine, clock: Clock, store: MetricStore
-                   ) -> list[PeriodicCheck]:
-    """The slower jobs beside evaluation: the cost check when enabled, the store's compaction."""
+def failback_check(settings: Settings, remediator: Remediator, interval_s: float = FAILBACK_CHECK_S
+                   ) -> PeriodicCheck | None:
+    """Automatic gradual failback of failed-over regions once healthy (off with failback_auto=false)."""
+    if not settings.failback_auto:
+        return None
+    watcher = FailbackWatcher(remediator, healthy_for_s=settings.failback_after_s,
+                              step=settings.failback_step, interval_s=settings.failback_interval_s)
+    return PeriodicCheck(name="failback", interval_s=interval_s, run=watcher.check, first_after_s=interval_s)
+
+
+def default_checks(*, settings: Settings, engine: Engine, clock: Clock, store: MetricStore,
+                   remediator: Remediator | None = None) -> list[PeriodicCheck]:
+    """The slower jobs beside evaluation: the cost check when enabled, compaction, automatic failback."""
     checks: list[PeriodicCheck] = []
+    failback = failback_check(settings, remediator) if remediator is not None else None
+    if failback is not None:
+        checks.append(failback)
     if settings.cost_check_interval_s:
         checks.append(periodic_cost_check(settings=settings, engine=engine, clock=clock, store=store))
     compaction = compaction_check(store, clock)
@@ -95,7 +110,8 @@ def start_alert_loop(*, settings: Settings, engine: Engine, remediator: Remediat
                            on_alert=on_alert, spawn=pool.submit)
     scheduler = AlertScheduler(service, interval_s=config.evaluation_interval, redis_url=settings.redis_url)
     if checks is None:
-        checks = default_checks(settings=settings, engine=engine, clock=clock, store=store)
+        checks = default_checks(settings=settings, engine=engine, clock=clock, store=store,
+                                remediator=remediator)
     for check in checks:
         scheduler.add_check(check)
     scheduler.start()
