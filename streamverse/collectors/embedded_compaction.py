@@ -17,7 +17,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from streamverse.collectors import chunk_codec
 from streamverse.collectors.embedded_chunks import dedupe, insert_chunks
-from streamverse.collectors.embedded_stats import record_compaction, store_stats, tier_samples
+from streamverse.collectors.embedded_stats import (
+    reclaim_space,
+    record_compaction,
+    store_stats,
+    tier_samples,
+)
 from streamverse.collectors.promql_values import reset_increments
 
 RES_5M, RES_1H = 300, 3600
@@ -61,6 +66,8 @@ class Compaction:
         began = time.monotonic()
         before = tier_samples(self.engine)
         stats = self._compact(now)
+        if stats["raw_to_5m"] or stats["5m_to_1h"] or stats["expired_chunks"]:
+            reclaim_space(self.engine)
         record_compaction(self.engine, now=now, took_s=time.monotonic() - began, stats=stats,
                           before=before, after=tier_samples(self.engine))
         return stats

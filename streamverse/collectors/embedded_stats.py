@@ -64,15 +64,41 @@ def last_compaction(engine: Engine) -> dict[str, Any] | None:
             "runs_recorded": int(runs), **json.loads(result)}
 
 
+def _sqlite(engine: Engine) -> bool:
+    return engine.url.get_backend_name() == "sqlite"
+
+
+def enable_reclaim(engine: Engine) -> None:
+    """A new SQLite store gives freed pages back to the file system (only settable before any table)."""
+    if not _sqlite(engine):
+        return
+    with engine.connect() as conn:
+        if conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar() == 0:
+            conn.exec_driver_sql("PRAGMA auto_vacuum = INCREMENTAL")
+
+
+def reclaim_space(engine: Engine) -> None:
+    """After compaction deleted chunks: shrink the SQLite file and its WAL where the store allows it."""
+    if not _sqlite(engine):
+        return
+    with engine.connect() as conn:
+        if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2:
+            conn.exec_driver_sql("PRAGMA incremental_vacuum").all()
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").all()  # busy readers: tried next run
+
+
 def disk_usage(engine: Engine) -> dict[str, Any]:
     """Bytes the store takes: the SQLite file and its WAL, or the PostgreSQL tables with indexes."""
     url = engine.url
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+    if _sqlite(engine) and url.database and url.database != ":memory:":
         path = Path(url.database)
         sizes = {kind: (p.stat().st_size if p.exists() else 0)
                  for kind, p in (("database_bytes", path), ("wal_bytes", Path(f"{path}-wal")))}
+        with engine.connect() as conn:  # pages freed by compaction, reused before the file grows
+            free = conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0
+            free *= conn.exec_driver_sql("PRAGMA page_size").scalar() or 0
         return {"kind": "sqlite", "path": str(path), **sizes,
-                "total_bytes": sizes["database_bytes"] + sizes["wal_bytes"]}
+                "total_bytes": sizes["database_bytes"] + sizes["wal_bytes"], "free_bytes": int(free)}
     if url.get_backend_name() == "postgresql":
         with engine.connect() as conn:
             total = conn.execute(text(
@@ -80,9 +106,10 @@ def disk_usage(engine: Engine) -> dict[str, Any]:
                 "WHERE c.relname IN ('series', 'metric_chunks', 'metric_compactions') "
                 "AND c.relkind = 'r' AND pg_table_is_visible(c.oid)")).scalar()
         return {"kind": "postgresql", "path": url.render_as_string(hide_password=True),
-                "database_bytes": int(total or 0), "wal_bytes": None, "total_bytes": int(total or 0)}
+                "database_bytes": int(total or 0), "wal_bytes": None, "total_bytes": int(total or 0),
+                "free_bytes": None}
     return {"kind": url.get_backend_name(), "path": None, "database_bytes": None, "wal_bytes": None,
-            "total_bytes": None}
+            "total_bytes": None, "free_bytes": None}
 
 
 def tiers(engine: Engine) -> list[dict[str, Any]]:
