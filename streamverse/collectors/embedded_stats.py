@@ -75,6 +75,7 @@ def enable_reclaim(engine: Engine) -> None:
     with engine.connect() as conn:
         if conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar() == 0:
             conn.exec_driver_sql("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.exec_driver_sql("VACUUM")  # the file exists already (WAL mode): this applies it
 
 
 def reclaim_space(engine: Engine) -> None:
@@ -83,7 +84,8 @@ def reclaim_space(engine: Engine) -> None:
         return
     with engine.connect() as conn:
         if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2:
-            conn.exec_driver_sql("PRAGMA incremental_vacuum").all()
+            # executescript steps the pragma to its end; a plain execute frees a single page
+            conn.connection.dbapi_connection.executescript("PRAGMA incremental_vacuum;")  # type: ignore[union-attr]
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").all()  # busy readers: tried next run
 
 

@@ -13,6 +13,7 @@ import httpx
 
 from streamverse.clock import utc_iso
 
+_YEAR_2100_MS = 4_102_444_800_000  # an empty head reports min/max time as the int64 extremes
 _FLAGS = ("storage.tsdb.retention.time", "storage.tsdb.retention.size", "storage.tsdb.path")
 
 
@@ -25,6 +26,10 @@ def _get(client: httpx.Client, url: str) -> dict[str, Any]:
                                     response=resp)
     data = body.get("data")
     return data if isinstance(data, dict) else {}
+
+
+def _when(ms: object) -> str | None:
+    return utc_iso(ms / 1000) if isinstance(ms, int) and 0 < ms < _YEAR_2100_MS else None
 
 
 def prometheus_stats(url: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
@@ -44,8 +49,7 @@ def prometheus_stats(url: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
     out["series"] = head.get("numSeries")
     out["head"] = {"series": head.get("numSeries"), "chunks": head.get("chunkCount"),
                    "label_pairs": head.get("numLabelPairs"),
-                   "oldest": utc_iso(min_t / 1000) if isinstance(min_t, int) and min_t > 0 else None,
-                   "newest": utc_iso(max_t / 1000) if isinstance(max_t, int) and max_t > 0 else None}
+                   "oldest": _when(min_t), "newest": _when(max_t)}
     out["top_metrics_by_series"] = [
         {"name": m.get("name"), "series": m.get("value")} for m in tsdb.get("seriesCountByMetricName") or []]
     out["retention"] = {"flags": {k: flags.get(k) for k in _FLAGS if k in flags},
