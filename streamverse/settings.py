@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -94,10 +95,11 @@ class Settings(BaseSettings):
         for name, value in tiers:
             if not value > 0:
                 raise ConfigError(f"STREAMVERSE_{name} must be a positive duration like 15d, not {value:g}s")
-        for (fine, a), (coarse, b) in zip(tiers, tiers[1:]):
+        for (fine, a), (coarse, b) in itertools.pairwise(tiers):
             if not a < b:
                 raise ConfigError(f"STREAMVERSE_{coarse} ({format_duration(b)}) must be longer than "
-                                  f"STREAMVERSE_{fine} ({format_duration(a)}): each tier outlives the finer one")
+                                  f"STREAMVERSE_{fine} ({format_duration(a)}): "
+                                  "each tier outlives the finer one")
         if self.metrics_compaction_interval < 0:
             raise ConfigError("STREAMVERSE_METRICS_COMPACTION_INTERVAL must be a duration like 10m, "
                               "or 0 to turn compaction off")

@@ -225,8 +225,9 @@ def _print_stats(out: dict[str, Any]) -> None:
         keep = out["retention"]
         for tier in out["tiers"]:
             kept = keep.get(f"{tier['tier']}_s")
-            table.add_row(tier["tier"], f"{tier['samples']:,}", f"{tier['chunks']:,}", size(tier["encoded_bytes"]),
-                          _minute(tier["oldest"]), _minute(tier["newest"]), format_duration(kept) if kept else "-")
+            table.add_row(tier["tier"], f"{tier['samples']:,}", f"{tier['chunks']:,}",
+                          size(tier["encoded_bytes"]), _minute(tier["oldest"]), _minute(tier["newest"]),
+                          format_duration(kept) if kept else "-")
         console.print(table)
         console.print(f"disk: {disk.get('path')}  database {size(disk.get('database_bytes'))}, "
                       f"WAL {size(disk.get('wal_bytes'))}", highlight=False)
@@ -253,7 +254,8 @@ def _print_stats(out: dict[str, Any]) -> None:
                         ("retention time flag", out["retention"]["flags"].get("storage.tsdb.retention.time")),
                         ("retention size flag", out["retention"]["flags"].get("storage.tsdb.retention.size")),
                         ("storage retention", out["retention"]["storage_retention"]),
-                        ("tsdb directory size", size(disk.get("total_bytes")) if disk.get("path") else "unknown")):
+                        ("tsdb directory size",
+                         size(disk.get("total_bytes")) if disk.get("path") else "unknown")):
         table.add_row(name, "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
 

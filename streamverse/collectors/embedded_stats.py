@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, Text, text
+from sqlalchemy import Column, Float, Text, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 

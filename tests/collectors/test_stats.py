@@ -27,7 +27,8 @@ def _fill(store: EmbeddedStore, days: int, series: int = 20) -> None:
     ts = T0 + np.arange(0, days * DAY, 15.0)
     rng = np.random.default_rng(5)
     for i in range(series):
-        store.write_arrays("req_total", {"pop": f"p{i}"}, ts, np.cumsum(rng.poisson(3, len(ts))).astype(float))
+        vals = np.cumsum(rng.poisson(3, len(ts))).astype(float)
+        store.write_arrays("req_total", {"pop": f"p{i}"}, ts, vals)
     store.flush()
 
 
@@ -83,7 +84,8 @@ def test_stats_command_answers_json_and_a_table(tmp_path):
     _fill(store, 4, series=3)
     store.compact(now=T0 + 4 * DAY)
     store.close()
-    done = _cli(tmp_path, "--json", STREAMVERSE_METRICS_RAW_RETENTION="2d", STREAMVERSE_METRICS_5M_RETENTION="30d")
+    done = _cli(tmp_path, "--json", STREAMVERSE_METRICS_RAW_RETENTION="2d",
+                STREAMVERSE_METRICS_5M_RETENTION="30d")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"backend", "series", "samples", "tiers", "retention", "disk", "last_compaction",
@@ -97,8 +99,8 @@ def test_stats_command_answers_json_and_a_table(tmp_path):
 
 @pytest.mark.parametrize(("env", "says"), [
     ({"STREAMVERSE_METRICS_RAW_RETENTION": "fortnight"}, "STREAMVERSE_METRICS_RAW_RETENTION='fortnight'"),
-    ({"STREAMVERSE_METRICS_5M_RETENTION": "10d"}, "STREAMVERSE_METRICS_5M_RETENTION (10d) must be longer than "
-                                                 "STREAMVERSE_METRICS_RAW_RETENTION (15d)"),
+    ({"STREAMVERSE_METRICS_5M_RETENTION": "10d"},
+     "STREAMVERSE_METRICS_5M_RETENTION (10d) must be longer than STREAMVERSE_METRICS_RAW_RETENTION (15d)"),
     ({"STREAMVERSE_METRICS_1H_RETENTION": "0"}, "STREAMVERSE_METRICS_1H_RETENTION must be a positive"),
 ])
 def test_bad_retention_settings_are_one_clear_line(tmp_path, env, says):
