@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamverse.durations import format_duration, parse_duration
+from streamverse.errors import ConfigError, StreamVerseError
 
 
 class Settings(BaseSettings):
@@ -61,8 +65,49 @@ class Settings(BaseSettings):
     failback_interval_s: float = Field(600.0, ge=0, description="wait between failback steps")
     dashboard_public_status: bool = Field(
         False, description="let people read the dashboard's status page without logging in")
+    metrics_raw_retention: float = Field(
+        15 * 86400.0, description="embedded store: raw samples kept this long, then 5-minute points (15d)")
+    metrics_5m_retention: float = Field(
+        90 * 86400.0, description="embedded store: 5-minute points kept this long, then hourly (90d)")
+    metrics_1h_retention: float = Field(
+        730 * 86400.0, description="embedded store: hourly points kept this long, then dropped (2y)")
+    metrics_compaction_interval: float = Field(
+        600.0, description="how often `up` downsamples and applies retention (10m); 0 turns it off")
     log_level: str = "INFO"
     seed: int = 7
+
+    @field_validator("metrics_raw_retention", "metrics_5m_retention", "metrics_1h_retention",
+                     "metrics_compaction_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object, info: ValidationInfo) -> object:
+        """Durations are written like people write them (`15d`); a bad one names its variable."""
+        if not isinstance(value, str):
+            return value
+        name = info.field_name or ""
+        try:
+            return parse_duration(value)
+        except StreamVerseError as exc:
+            # Not a ValueError, so pydantic lets it through: the CLIs print it as one line.
+            raise ConfigError(f"STREAMVERSE_{name.upper()}={value!r}: {exc}") from None
+
+    @model_validator(mode="after")
+    def _retention_order(self) -> Settings:
+        """Each coarser tier must outlive the finer one, or downsampled data would be dropped unseen."""
+        tiers = [("METRICS_RAW_RETENTION", self.metrics_raw_retention),
+                 ("METRICS_5M_RETENTION", self.metrics_5m_retention),
+                 ("METRICS_1H_RETENTION", self.metrics_1h_retention)]
+        for name, value in tiers:
+            if not value > 0:
+                raise ConfigError(f"STREAMVERSE_{name} must be a positive duration like 15d, not {value:g}s")
+        for (fine, a), (coarse, b) in itertools.pairwise(tiers):
+            if not a < b:
+                raise ConfigError(f"STREAMVERSE_{coarse} ({format_duration(b)}) must be longer than "
+                                  f"STREAMVERSE_{fine} ({format_duration(a)}): "
+                                  "each tier outlives the finer one")
+        if self.metrics_compaction_interval < 0:
+            raise ConfigError("STREAMVERSE_METRICS_COMPACTION_INTERVAL must be a duration like 10m, "
+                              "or 0 to turn compaction off")
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -187,3 +187,96 @@ def import_(
     span = f"{utc_iso(out['start'])} .. {utc_iso(out['end'])}" if out["start"] is not None else "no samples"
     console.print(f"imported {out['samples']:,} samples of {out['series']:,} series "
                   f"({len(out['metrics'])} metrics) from {file}: {span}")
+
+
+def store_stats(store: MetricStore, *, compaction_interval_s: float) -> dict[str, Any]:
+    """The `metrics stats` answer: the embedded store's own figures, or what Prometheus reports."""
+    from streamverse.collectors.embedded import EmbeddedStore
+    from streamverse.collectors.prometheus_stats import prometheus_stats
+    from streamverse.collectors.prometheus_store import PrometheusStore
+
+    if isinstance(store, EmbeddedStore):
+        return {**store.stats(), "compaction_interval_s": compaction_interval_s}
+    if isinstance(store, PrometheusStore):
+        out = prometheus_stats(store.url, timeout_s=store.timeout_s)
+        path = store.tsdb_path
+        out["disk"] = {"kind": "prometheus tsdb directory", "path": str(path) if path else None,
+                       "total_bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                       if path and path.is_dir() else None}
+        return out
+    raise UsageError(f"metrics stats does not know the {type(store).__name__} backend")
+
+
+def _minute(iso: str | None) -> str:
+    return "-" if iso is None else iso[:16].replace("T", " ")
+
+
+def _print_stats(out: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    def size(n: int | None) -> str:
+        return "?" if n is None else f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} B"
+
+    disk = out.get("disk") or {}
+    if out["backend"] == "embedded":
+        table = Table("tier", "samples", "chunks", "encoded", "oldest (UTC)", "newest (UTC)", "kept for",
+                      title=f"embedded metric store: {out['series']:,} series, {out['samples']:,} samples, "
+                            f"{size(disk.get('total_bytes'))} on disk", title_justify="left")
+        keep = out["retention"]
+        for tier in out["tiers"]:
+            kept = keep.get(f"{tier['tier']}_s")
+            table.add_row(tier["tier"], f"{tier['samples']:,}", f"{tier['chunks']:,}",
+                          size(tier["encoded_bytes"]), _minute(tier["oldest"]), _minute(tier["newest"]),
+                          format_duration(kept) if kept else "-")
+        console.print(table)
+        console.print(f"disk: {disk.get('path')}  database {size(disk.get('database_bytes'))}, "
+                      f"WAL {size(disk.get('wal_bytes'))}", highlight=False)
+        last = out.get("last_compaction")
+        every = out.get("compaction_interval_s")
+        sched = f"every {format_duration(every)} while `up` runs" if every else "off (interval 0)"
+        if last is None:
+            console.print(f"compaction: never ran on this store; scheduled {sched}", highlight=False)
+        else:
+            console.print(f"compaction: last at {last['at']} ({last['took_s']:.2f}s): "
+                          f"{last['raw_to_5m']} raw chunks -> 5m, {last['5m_to_1h']} 5m chunks -> 1h, "
+                          f"{last['expired_chunks']} expired, {last['merged_chunks']} merged; "
+                          f"samples {sum(last['samples_before'].values()):,} -> "
+                          f"{sum(last['samples_after'].values()):,}; scheduled {sched}", highlight=False)
+        return
+    console.print(f"[bold]Prometheus[/] at {out['url']} — figures {out['source']}", highlight=False)
+    if not out["reachable"]:
+        console.print(f"[bold red]unreachable[/]: {out['error']}")
+        return
+    head = out["head"]
+    table = Table("reported by Prometheus", "value", title_justify="left")
+    for name, value in (("head series", head["series"]), ("head chunks", head["chunks"]),
+                        ("head oldest (UTC)", head["oldest"]), ("head newest (UTC)", head["newest"]),
+                        ("retention time flag", out["retention"]["flags"].get("storage.tsdb.retention.time")),
+                        ("retention size flag", out["retention"]["flags"].get("storage.tsdb.retention.size")),
+                        ("storage retention", out["retention"]["storage_retention"]),
+                        ("tsdb directory size",
+                         size(disk.get("total_bytes")) if disk.get("path") else "unknown")):
+        table.add_row(name, "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+
+
+@metrics_app.command("stats")
+def stats(
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+) -> None:
+    """The metric store's series, samples per tier, retention, disk use and last compaction."""
+    from streamverse.collectors.service import make_store
+    from streamverse.settings import get_settings
+
+    try:
+        settings = get_settings()
+        out = store_stats(make_store(settings), compaction_interval_s=settings.metrics_compaction_interval)
+    except (StreamVerseError, ValueError) as exc:
+        fail(str(exc))
+        return
+    if json_out:
+        emit_json(out)
+    else:
+        _print_stats(out)
+    if not out.get("reachable", True):
+        raise typer.Exit(1)

@@ -46,6 +46,7 @@ from streamverse.collectors.embedded_chunks import (  # concat_frames and summar
     summarize,
 )
 from streamverse.collectors.embedded_compaction import RES_1H, RES_5M, Compaction, Retention
+from streamverse.collectors.embedded_stats import MetricCompaction, enable_reclaim
 from streamverse.collectors.models import MetricChunk, MetricSeries
 from streamverse.collectors.promql_values import FlatData, RollupData, SeriesData, reset_increments
 from streamverse.collectors.selector import parse_selector
@@ -107,8 +108,9 @@ class EmbeddedStore(Compaction):
         self.flush_after_s = flush_after_s
         self.retention = retention or Retention()
         self.engine: Engine = get_engine(url)
-        SQLModel.metadata.create_all(
-            self.engine, tables=[MetricSeries.__table__, MetricChunk.__table__])  # type: ignore[list-item]
+        enable_reclaim(self.engine)
+        SQLModel.metadata.create_all(self.engine, tables=[  # type: ignore[list-item]
+            MetricSeries.__table__, MetricChunk.__table__, MetricCompaction.__table__])
         add_summary_column(self.engine)
         shared = _SHARED.get(url)
         if shared is None:

@@ -13,9 +13,11 @@ PROMETHEUS_DIR = "prometheus"
 def make_store(settings: Settings) -> MetricStore:
     """The configured MetricStore; the embedded one lives in data_dir/metrics.db."""
     if settings.metric_store == "embedded":
-        from streamverse.collectors.embedded import EmbeddedStore
+        from streamverse.collectors.embedded import EmbeddedStore, Retention
 
-        return EmbeddedStore.at_path(settings.data_dir / METRICS_FILE)
+        retention = Retention(raw_s=settings.metrics_raw_retention, res_5m_s=settings.metrics_5m_retention,
+                              res_1h_s=settings.metrics_1h_retention)
+        return EmbeddedStore.at_path(settings.data_dir / METRICS_FILE, retention=retention)
     if settings.metric_store == "prometheus":
         if not settings.prometheus_url:
             raise ConfigError("metric_store is 'prometheus' but no Prometheus URL is set; set "

@@ -29,7 +29,7 @@ from streamverse.remediation.flows import Remediator
 from streamverse.settings import Settings
 
 log = logging.getLogger("streamverse.system")
-COMPACT_INTERVAL_S = 600.0  # raw -> 5 m -> 1 h summaries, and retention, every ten minutes
+COMPACT_INTERVAL_S = 600.0  # raw -> 5 m -> 1 h summaries, and retention: settings.metrics_compaction_interval
 FAILBACK_CHECK_S = 15.0  # how often failed-over regions are looked at
 
 
@@ -80,7 +80,8 @@ def default_checks(*, settings: Settings, engine: Engine, clock: Clock, store: M
         checks.append(failback)
     if settings.cost_check_interval_s:
         checks.append(periodic_cost_check(settings=settings, engine=engine, clock=clock, store=store))
-    compaction = compaction_check(store, clock)
+    compaction = (compaction_check(store, clock, settings.metrics_compaction_interval)
+                  if settings.metrics_compaction_interval else None)
     if compaction is not None:
         checks.append(compaction)
     return checks
