@@ -194,6 +194,10 @@ class MemoryRateLimiter:
         """Charge `cost` against one key."""
         return self._decide(((scope, key),), cost, self._clock.now())
 
+    def tracking(self, scope: str, key: str) -> bool:
+        """Whether this client has spent any of its allowance lately (its bucket is not full)."""
+        return self._tat.get(self.stored_name(scope, key), 0.0) > self._clock.now()
+
     async def check_all(self, items: Sequence[tuple[str, str]], cost: int = 1) -> Decision:
         """Charge every (scope, key) atomically, or none of them if any refuses."""
         return self._decide(items, cost, self._clock.now())

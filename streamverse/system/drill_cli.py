@@ -55,11 +55,6 @@ def _live(scenario: str, *, settings: Any, target: str | None, shown: Any, step:
 
     if scenario not in DRILL_SCENARIOS:
         raise UsageError(f"no drill {scenario!r}; choose one of {', '.join(DRILL_SCENARIOS)}")
-    if scenario == "ddos":
-        raise UsageError("a live ddos drill needs a botnet of distinct client addresses, and on one machine "
-                         "every viewer and bot shares 127.0.0.1 (the per-IP limit would throttle viewers "
-                         "too); run `streamverse drill ddos --fast`, which floods the gateway model "
-                         "from 2,000 addresses")
     running = running_target(settings)
     if running is not None:
         shown.print(f"drill {scenario} against the running system at {running.api_url}")

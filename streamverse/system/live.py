@@ -35,6 +35,7 @@ from streamverse.platform.catalog import (
 from streamverse.platform.control_app import create_platform_control_app
 from streamverse.platform.gateway import create_gateway_app
 from streamverse.platform.live.actuator import FaultActuator
+from streamverse.platform.live.botnet import Botnet, viewer_address
 from streamverse.platform.live.edge_server import start_edge_servers
 from streamverse.platform.live.health_probe import HttpHealthProber
 from streamverse.platform.live.origin_source import OriginSource
@@ -172,6 +173,9 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
         system.tasks.append(asyncio.create_task(
             HttpHealthProber(platform.health, system.edges).run(system.stop_event), name="health-checks"))
         system.tasks.append(asyncio.create_task(
+            Botnet(gateway_url=gw.url, faults=platform.faults, regions=[r.name for r in topology.regions],
+                   seed=settings.seed).run(system.stop_event), name="botnet"))
+        system.tasks.append(asyncio.create_task(
             FaultActuator(platform.faults, edges).run(system.stop_event), name="fault-actuator"))
 
         rng = random.Random(settings.seed if seed is None else seed)
@@ -181,7 +185,7 @@ async def start_live_system(settings: Settings, *, viewers: int | None = None, p
             viewer = LiveViewer(gateway_url=gw.url, username=account_username(i + 1), password=DEMO_PASSWORD,
                                 region=regions[i % len(regions)], metrics=viewer_metrics, clock=clock,
                                 seed=rng.randrange(2**31), watch_s=watch_s, name=f"viewer-{i + 1}",
-                                demand=platform.faults.effects)
+                                demand=platform.faults.effects, local_address=viewer_address(i))
             system.viewers.append(viewer)
             system.tasks.append(asyncio.create_task(viewer.run(system.stop_event), name=f"viewer-{i + 1}"))
         if prometheus:

@@ -140,8 +140,10 @@ class LiveViewer:
                  link_bps: float | None = None, name: str = "viewer", max_beacons: int = 500,
                  beacon_sink: Callable[[abr.Beacon], None] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 demand: Callable[[], Any] | None = None) -> None:
+                 demand: Callable[[], Any] | None = None, local_address: str | None = None) -> None:
         self.gateway_url = gateway_url.rstrip("/")
+        # Its own loopback address, so the gateway's per-IP limits see one client per viewer.
+        self.local_address = local_address
         # The platform's fault effects: a viral title pulls this share of new plays (as in fast-forward).
         self.demand = demand
         self.username, self.password = username, password
@@ -184,7 +186,10 @@ class LiveViewer:
         """Watch sessions until `stop` is set; failures are recorded, never raised."""
         limits = httpx.Limits(max_connections=8, max_keepalive_connections=4)
         timeout = httpx.Timeout(10.0, connect=2.0)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, transport=self._transport) as http:
+        transport = self._transport
+        if transport is None and self.local_address:
+            transport = httpx.AsyncHTTPTransport(local_address=self.local_address, limits=limits)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport) as http:
             await self._sleep(stop, self.rng.uniform(0.0, 1.0))  # do not all start in the same ms
             while not stop.is_set():
                 try:
