@@ -41,4 +41,4 @@ def test_the_scan_sees_imports_inside_functions_and_relative_ones():
     assert "streamverse.platform.service.Platform" in {n for _, n in _imports(path.read_text(), path)}
     src = "def f():\n    from ...collectors import store\n    from ..faults import SCENARIOS\n"
     names = {n for _, n in _imports(src, PLATFORM / "live" / "probe.py")}
-    assert names == {"streamverse.metricstore", "streamverse.platform.faults.SCENARIOS"}
+    assert names == {"streamverse.collectors.store", "streamverse.platform.faults.SCENARIOS"}

@@ -97,7 +97,9 @@ def _case(tmp_path: Path, bad: np.ndarray, total: np.ndarray, at_minutes: list[i
     tests = []
     # Rule groups run independently (in Prometheus and in promtool), so an alert may see the
     # recordings one evaluation late: only assert where the state was the same a minute before.
-    steady = [m for m in at_minutes if all(fire[s][m - 1] == fire[s][m - 2] for s in fire)]
+    # The same goes for which window pair fired (the `sloth_window` label): both must be steady.
+    steady = [m for m in at_minutes if all(fire[s][m - 1] == fire[s][m - 2] for s in fire)
+              and all(b[m - 1] == b[m - 2] for sev in branch for b in branch[sev])]
     assert len(steady) >= len(at_minutes) - 2
     for m in steady:
         by_name: dict[str, list] = {}
