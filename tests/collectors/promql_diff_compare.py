@@ -8,8 +8,9 @@ sets, the same timestamps and values within a relative 1e-9 (NaN equals NaN).
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,7 +96,8 @@ def difference(mine: Answer, theirs: Answer) -> str | None:
             only_e = sorted(set(ts.tolist()) - set(pts.tolist()))[:3]
             only_p = sorted(set(pts.tolist()) - set(ts.tolist()))[:3]
             return (f"{dict(labels)}: timestamps differ ({len(ts)} vs {len(pts)} points; "
-                    f"embedded only {[t / 1000 for t in only_e]}, prometheus only {[t / 1000 for t in only_p]})")
+                    f"embedded only {[t / 1000 for t in only_e]}, "
+                    f"prometheus only {[t / 1000 for t in only_p]})")
         bad = np.flatnonzero(~_close(vals, pvals))
         if len(bad):
             i = int(bad[0])
@@ -138,11 +140,25 @@ def _call(store: Store, case: Case) -> Callable[[], pd.DataFrame]:
     return lambda: store.query_range(case.expr, case.start, case.end, case.step)
 
 
-def compare_all(cases: list[Case], embedded: Store, prometheus: Store,
-                workers: int = 4) -> list[tuple[Case, str, Answer, Answer]]:
-    """Every case on both sides (Prometheus in threads meanwhile); returns the disagreements."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        remote: list[Future[Answer]] = [pool.submit(run, _call(prometheus, c)) for c in cases]
+_REMOTE: dict[str, Store] = {}
+
+
+def _remote_answer(url: str, case: Case) -> Answer:
+    """One case answered by Prometheus, in a worker process (its JSON parsing then holds no GIL of ours)."""
+    from streamverse.collectors.prometheus_store import PrometheusStore
+
+    store = _REMOTE.get(url)
+    if store is None:
+        store = _REMOTE[url] = PrometheusStore(url, retries=1, timeout_s=60)
+    return run(_call(store, case))
+
+
+def compare_all(cases: list[Case], embedded: Store, prometheus_url: str,
+                workers: int = 2) -> list[tuple[Case, str, Answer, Answer]]:
+    """Every case on both sides (Prometheus from worker processes meanwhile); returns the disagreements."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        remote: list[Future[Answer]] = [pool.submit(_remote_answer, prometheus_url, c) for c in cases]
         local = [run(_call(embedded, c)) for c in cases]
         answers = [f.result() for f in remote]
     out = []

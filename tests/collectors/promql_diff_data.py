@@ -19,7 +19,8 @@ from streamverse.collectors.backfill import SeriesArrays
 
 SCRAPE_S = 15.0
 SPAN_S = 6 * 3600.0
-REGIONS: dict[str, tuple[str, ...]] = {"eu-west": ("fra", "ams"), "us-east": ("nyc", "iad"), "ap-south": ("sin",)}
+REGIONS: dict[str, tuple[str, ...]] = {"eu-west": ("fra", "ams"), "us-east": ("nyc", "iad"),
+                                       "ap-south": ("sin",)}
 POPS = [(r, p) for r, pops in REGIONS.items() for p in pops]
 
 Dims = Sequence[Mapping[str, str]]
@@ -47,6 +48,7 @@ def axis(label: str, *values: str) -> list[dict[str, str]]:
 
 POP_AXIS = [{"region": r, "pop": p} for r, p in POPS]
 REGION_AXIS = axis("region", *REGIONS)
+PHASES = axis("phase", "dns", "manifest")
 
 FAMILIES: tuple[Family, ...] = (
     Family("streamverse_edge_requests_total", "counter",
@@ -81,8 +83,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("streamverse_pop_healthy", "flag", product(POP_AXIS, axis("job", "edge"))),
     Family("streamverse_transcode_queue_depth", "gauge", [{"job": "transcoder"}]),
     Family("streamverse_video_start_surge", "sparse_gauge", axis("video_id", "v1", "v2", "v3", "v4", "v5")),
-    Family("streamverse_probe_phase_seconds", "gauge", product(REGION_AXIS, axis("phase", "dns", "manifest"))),
-    Family("streamverse_probe_phase_budget_seconds", "gauge", product(REGION_AXIS, axis("phase", "dns", "manifest"))),
+    Family("streamverse_probe_phase_seconds", "gauge", product(REGION_AXIS, PHASES)),
+    Family("streamverse_probe_phase_budget_seconds", "gauge", product(REGION_AXIS, PHASES)),
     Family("streamverse_playback_startup_seconds", "histogram", product(REGION_AXIS, axis("job", "player")),
            (0.25, 0.5, 1.0, 2.5, 5.0)),
     Family("streamverse_request_duration_seconds", "histogram",

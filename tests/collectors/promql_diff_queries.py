@@ -89,7 +89,8 @@ def _string_constants(path: Path) -> Iterator[str]:
 def dashboard_queries() -> list[str]:
     """Every string literal of the dashboard that is a PromQL expression over streamverse_ metrics."""
     out = []
-    for path in sorted([*(PACKAGE / "dashboard" / "pages").glob("*.py"), PACKAGE / "dashboard" / "widgets.py"]):
+    pages = [*(PACKAGE / "dashboard" / "pages").glob("*.py"), PACKAGE / "dashboard" / "widgets.py"]
+    for path in sorted(pages):
         for text in _string_constants(path):
             if "streamverse_" not in text or "\n" in text:
                 continue
@@ -158,7 +159,7 @@ B = "streamverse_object_store_bytes"
 HAND_WRITTEN: tuple[str, ...] = (
     # selectors, matchers, offset, @
     E, f'{E}{{code=~"5.."}}', f'{E}{{code!~"2..", cache!="hit"}}', f'{E}{{pop=~"fra|nyc", code="200"}}',
-    f'{{__name__=~"streamverse_(edge|gateway)_requests_total", code="500"}}', f"{E} offset 10m",
+    '{__name__=~"streamverse_(edge|gateway)_requests_total", code="500"}', f"{E} offset 10m",
     f"{P} offset -5m", f"{S}", f"{S} offset 1h", f"{E} @ {{end}}", f"{E} @ {{mid}} offset 5m",
     f"sum(rate({E}[5m] @ {{mid}}))", f"rate({E}[5m] @ start())", f"{P} @ end()", f"{Q}",
     # rollups
@@ -168,21 +169,23 @@ HAND_WRITTEN: tuple[str, ...] = (
     f"min_over_time({S}[10m])", f"max_over_time({S}[10m])", f"sum_over_time({P}[15m])",
     f"count_over_time({S}[5m])", f"stddev_over_time({Q}[30m])", f"stdvar_over_time({B}[30m])",
     f"last_over_time({S}[10m])", f"present_over_time({S}[10m])", f"quantile_over_time(0.9, {Q}[30m])",
-    f"quantile_over_time(0.5, {S}[1h])", f"predict_linear({Q}[30m], 600)", f"holt_winters({Q}[10m], 0.5, 0.5)",
-    f"absent_over_time({S}{{video_id=\"v1\"}}[5m])", f"absent_over_time(nope_metric[5m])",
-    f"rate(streamverse_rebuffer_seconds_total[10m])", f"rate({E}[5m] offset 30m)",
+    f"quantile_over_time(0.5, {S}[1h])", f"predict_linear({Q}[30m], 600)",
+    f"holt_winters({Q}[10m], 0.5, 0.5)",
+    f"absent_over_time({S}{{video_id=\"v1\"}}[5m])", "absent_over_time(nope_metric[5m])",
+    "rate(streamverse_rebuffer_seconds_total[10m])", f"rate({E}[5m] offset 30m)",
     # instant functions
     f"abs(deriv({Q}[5m]))", f"ceil({Q})", f"floor({Q} / 3)", f"round({Q}, 5)", f"round({S}, 0.01)",
     f"clamp({Q}, 0, 50)", f"clamp_min({S}, 0)", f"clamp_max({S}, 0.1)", f"sqrt(abs({Q}))", f"exp({S})",
     f"ln({B})", f"log2({B})", f"log10({B})", f"sgn({S})", f"timestamp({S})", f"timestamp({E} offset 1m)",
-    f"{Q} > bool 50", f"-{Q}", f"day_of_week({Q})", f"hour()", f"minute(timestamp({P}))",
-    f"days_in_month()", f"month()", f"year()", "time()", "vector(1)", f"scalar(sum({P}))",
-    f"sort(sum by (pop) (rate({E}[5m])))", f"sort_desc(sum by (region) (rate({E}[5m])))",
+    f"{Q} > bool 50", f"-{Q}", f"day_of_week({Q})", "hour()", f"minute(timestamp({P}))",
+    "days_in_month()", "month()", "year()", "time()", "vector(1)", f"scalar(sum({P}))",
+    f"bottomk(3, rate({E}[5m]))", f"sort(sum by (pop) (rate({E}[5m])))",
+    f"sort_desc(sum by (region) (rate({E}[5m])))",
     f"label_replace({E}, \"site\", \"$1-x\", \"pop\", \"(.*)\")",
     f"label_replace(rate({E}[5m]), \"c\", \"$1\", \"code\", \"(5).*\")",
     f"label_join({P}, \"where\", \"/\", \"region\", \"pop\")", f"absent({E}{{region=\"nowhere\"}})",
-    f"absent({E})", f"absent(nope_metric{{a=\"b\", c=~\"d\"}})", f"sin({S})", f"atan2({S}, {S})",
-    f"acosh({B} / 1e9 + 1)", f"deg(pi())", f"rad({Q})",
+    f"absent({E})", "absent(nope_metric{a=\"b\", c=~\"d\"})", f"sin({S})", f"atan2({S}, {S})",
+    f"acosh({B} / 1e9 + 1)", "deg(pi())", f"rad({Q})",
     # aggregations
     f"sum(rate({E}[5m]))", f"sum by (region) (rate({E}[5m]))", f"sum without (code, cache) (rate({E}[5m]))",
     f"avg by (pop) ({P})", f"min by (region) ({S})", f"max without (video_id) ({S})",
@@ -216,7 +219,8 @@ HAND_WRITTEN: tuple[str, ...] = (
     f"histogram_quantile(0.99, rate({H}[5m]))", f"histogram_quantile(0, sum by (le) (rate({H}[5m])))",
     f"histogram_quantile(1.5, sum by (le) (rate({H}[5m])))",
     "histogram_quantile(0.9, sum by (le, service) (rate(streamverse_request_duration_seconds_bucket[10m])))",
-    "rate(streamverse_request_duration_seconds_sum[5m]) / rate(streamverse_request_duration_seconds_count[5m])",
+    "rate(streamverse_request_duration_seconds_sum[5m])"
+    " / rate(streamverse_request_duration_seconds_count[5m])",
     # errors both sides must refuse
     f"{E} + on (region) {P}", f"sum by (region) ({E}) * on (pop) {P}", f"rate({E})", f"{E}[5m]",
     "label_replace(vector(1), \"a\", \"x\", \"b\", \"(\")", f"topk(\"x\", {E})",
