@@ -460,8 +460,10 @@ class EmbeddedStore(Compaction):
         return evaluate_range(self, expr, start=start, end=end, step=step, lookback_s=self.lookback_s)
 
     def query(self, expr: str, at: float) -> pd.DataFrame:
-        """A PromQL expression at one instant."""
-        return self.query_range(expr, at, at, 1.0)
+        """A PromQL expression at one instant (a range vector answers with its raw points)."""
+        from streamverse.collectors.promql import evaluate_instant
+
+        return evaluate_instant(self, expr, at=at, lookback_s=self.lookback_s)
 
     def latest_timestamp(self, selector: str) -> float | None:
         """Epoch seconds of the newest sample of any matching series (None when there is none)."""

@@ -91,6 +91,8 @@ class PrometheusStore:
     def _frame(self, result: list[dict[str, Any]] | None, status: QueryStatus, *, end: float) -> pd.DataFrame:
         frames = []
         newest = None
+        if result and not isinstance(result[0], dict):  # a scalar answer is one bare [time, "value"] pair
+            result = [{"metric": {}, "value": result}]
         for item in result or []:
             values = item.get("values") or ([item["value"]] if "value" in item else [])
             if not values:

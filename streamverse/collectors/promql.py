@@ -55,7 +55,7 @@ from streamverse.collectors.selector import parse_selector
 
 __all__ = ["AGGREGATIONS", "INSTANT_FUNCS", "RANGE_FUNCS", "Agg", "Bin", "Call", "FlatData", "Num",
            "PromQLError", "PromQLUnsupported", "RollupData", "Sel", "SeriesData", "SeriesSource", "Str",
-           "Vec", "evaluate", "evaluate_range", "long_frame", "parse", "reset_increments"]
+           "Vec", "evaluate", "evaluate_instant", "evaluate_range", "long_frame", "parse", "reset_increments"]
 
 Value = np.ndarray | Vec | str
 
@@ -84,7 +84,8 @@ def evaluate(source: SeriesSource, expr: str, *, start: float, end: float, step:
         raise PromQLError(f"range vector {what}[...] must be inside a function such as rate()")
     n = int(round((end - start) * 1000)) // int(round(step * 1000)) + 1
     steps = np.round(start * 1000 + np.arange(n) * step * 1000).astype(np.int64)
-    ctx = _Ctx(source, steps, round(lookback_s * 1000), int(steps[0]), int(steps[-1]),
+    # end() is the query's end as given, even when the last step falls short of it (as in Prometheus).
+    ctx = _Ctx(source, steps, round(lookback_s * 1000), int(steps[0]), round(end * 1000),
                round(subquery_step_s * 1000))
     result = _eval(node, ctx)
     return ops.merge_same(result) if isinstance(result, Vec) else result
@@ -101,6 +102,28 @@ def evaluate_range(source: SeriesSource, expr: str, *, start: float, end: float,
     if isinstance(result, np.ndarray):
         return pd.DataFrame({"timestamp": ts, "value": result})
     return long_frame(ts, result)
+
+
+def evaluate_instant(source: SeriesSource, expr: str, *, at: float,
+                     lookback_s: float = 300.0) -> pd.DataFrame:
+    """An instant query: like evaluate_range at one step, but a range vector (selector or subquery)
+    answers with its raw points in [at - range, at], as Prometheus' /api/v1/query does."""
+    node = parse(expr)
+    if type_of(node) != "matrix":
+        return evaluate_range(source, expr, start=at, end=at, step=1.0, lookback_s=lookback_s)
+    at_ms = round(at * 1000)
+    ctx = _Ctx(source, np.array([at_ms], dtype=np.int64), round(lookback_s * 1000), at_ms, at_ms, 60_000)
+    batches, t, rng = _matrix(node, ctx, "")
+    frames = []
+    for flat in batches:
+        for labels, a, b in zip(flat.labels, flat.start.tolist(), flat.stop.tolist(), strict=True):
+            ts, vals = flat.ts[a:b], flat.values[a:b]
+            keep = (ts >= t[0] - rng) & (ts <= t[0]) & ~is_stale(vals)
+            if keep.any():
+                frames.append(pd.DataFrame({"timestamp": ts[keep] / 1000.0, "value": vals[keep], **labels}))
+    if not frames:
+        return long_frame(np.empty(0), Vec.of([], 1))
+    return pd.concat(frames, ignore_index=True)
 
 
 def long_frame(ts: np.ndarray, vec: Vec) -> pd.DataFrame:

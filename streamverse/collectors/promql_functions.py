@@ -63,10 +63,16 @@ def clamp(vec: Vec, lo: np.ndarray | None, hi: np.ndarray | None) -> Vec:
     return Vec([drop_name(lab) for lab in vec.labels], values, present)
 
 
+# What Go's time.Unix(int64(v), 0) gives when int64(v) overflows (NaN, ±Inf, |v| >= 2^63): the
+# conversion yields MinInt64 on amd64 and Prometheus reports that instant's fields, not NaN.
+_GO_OVERFLOW = {"year": 292277026596.0, "month": 12.0, "day_of_month": 4.0, "day_of_year": 339.0,
+                "day_of_week": 0.0, "days_in_month": 31.0, "hour": 15.0, "minute": 30.0}
+
+
 def date_part(func: str, vec: Vec) -> Vec:
     """day_of_month, day_of_week, ... of each value read as epoch seconds (UTC)."""
     with np.errstate(invalid="ignore"):
-        ok = np.isfinite(vec.values)
+        ok = np.isfinite(vec.values) & (np.abs(vec.values) < 2.0**63)
         secs = np.where(ok, np.trunc(np.where(ok, vec.values, 0.0)), 0).astype(np.int64)
     day = np.floor_divide(secs, 86400)
     dt = day.astype("datetime64[D]")
@@ -88,7 +94,7 @@ def date_part(func: str, vec: Vec) -> Vec:
         out = np.mod(secs, 86400) // 3600
     else:  # minute
         out = np.mod(secs, 3600) // 60
-    values = np.where(ok, out.astype(np.float64), np.nan)
+    values = np.where(ok, out.astype(np.float64), _GO_OVERFLOW[func])
     return Vec([drop_name(lab) for lab in vec.labels], values, vec.present.copy())
 
 

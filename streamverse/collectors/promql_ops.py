@@ -13,7 +13,7 @@ import numpy as np
 
 from streamverse.collectors.promql_ast import Agg, Bin, PromQLError
 from streamverse.collectors.promql_values import Vec, drop_name, label_key
-from streamverse.collectors.promql_window import quantile
+from streamverse.collectors.promql_window import CANCELLATION, quantile
 
 Key = tuple[tuple[str, str], ...]
 COMPARISONS = ("==", "!=", ">", "<", ">=", "<=")
@@ -224,7 +224,8 @@ def _reduce_group(op: str, m: np.ndarray, p: np.ndarray, cnt: np.ndarray,
             return ufunc.reduce(np.where(p, m, np.nan), axis=0)
         if op == "avg":
             mean = np.where(p, m, 0.0).sum(axis=0) / cnt
-            for j in np.flatnonzero((cnt > 0) & ~np.isfinite(mean)):
+            cancels = np.abs(mean * cnt) * CANCELLATION < np.where(p, np.abs(m), 0.0).sum(axis=0)
+            for j in np.flatnonzero((cnt > 0) & (~np.isfinite(mean) | cancels)):
                 mean[j] = _incremental_mean(m[p[:, j], j])
             return mean
         if op in ("stddev", "stdvar"):
@@ -277,6 +278,7 @@ def _topk(op: str, vec: Vec, groups: list[list[int]], k_param: np.ndarray) -> Ve
         with np.errstate(invalid="ignore"):
             k = np.where(np.isnan(k_param), 0, np.clip(k_param, -1, 2**62)).astype(np.int64)
         chosen = p & (pos < k[None, :])
+        _break_ties(op, vec, members, chosen, k)
         present[members] = chosen
         rank[members] = np.where(chosen, pos, rank[members])
     # Order of series: by group, then by rank at the first step each appears (what an instant query shows).
@@ -284,6 +286,72 @@ def _topk(op: str, vec: Vec, groups: list[list[int]], k_param: np.ndarray) -> Ve
     rows = [i for members in groups for i in sorted((i for i in members if present[i].any()),
                                                     key=lambda i: rank[i, first[i]])]
     return Vec([vec.labels[i] for i in rows], vec.values[rows], present[rows])
+
+
+def _break_ties(op: str, vec: Vec, members: list[int], chosen: np.ndarray, k: np.ndarray) -> None:
+    """Where equal values straddle the k-th place, choose as Prometheus' heap does (in place).
+
+    Prometheus feeds the series in label order through a size-k heap that replaces its root only
+    for a strictly better value, so which of equal values survive depends on that walk: replay it.
+    """
+    m, p = vec.values[members], vec.present[members]
+    worst = np.where(np.isnan(m), -np.inf if op == "topk" else np.inf, m)
+    for j in range(m.shape[1]):
+        n = int(p[:, j].sum())
+        kj = int(k[j])
+        if kj < 1 or n <= kj:
+            continue
+        vals = np.sort(worst[p[:, j], j])
+        edge = vals[n - kj] if op == "topk" else vals[kj - 1]
+        at_edge = p[:, j] & (worst[:, j] == edge)
+        if at_edge.sum() <= (chosen[:, j] & at_edge).sum():  # every series of the edge value is in
+            continue
+        order = sorted(np.flatnonzero(p[:, j]).tolist(), key=lambda i: sorted(vec.labels[members[i]].items()))
+        kept = _go_heap_topk([float(m[i, j]) for i in order], kj, op == "topk")
+        chosen[:, j] = False
+        chosen[[order[i] for i in kept], j] = True
+
+
+def _go_heap_topk(values: list[float], k: int, top: bool) -> list[int]:
+    """Indices Prometheus 2.42 keeps for topk/bottomk: Pop then Push on container/heap, NaN-first Less."""
+    def less(a: float, b: float) -> bool:
+        return math.isnan(a) or (a < b if top else a > b)
+
+    heap: list[int] = []
+
+    def up(j: int) -> None:
+        while j > 0:
+            i = (j - 1) // 2
+            if not less(values[heap[j]], values[heap[i]]):
+                break
+            heap[i], heap[j] = heap[j], heap[i]
+            j = i
+
+    def down(i: int, n: int) -> None:
+        while 2 * i + 1 < n:
+            j = 2 * i + 1
+            if j + 1 < n and less(values[heap[j + 1]], values[heap[j]]):
+                j += 1
+            if not less(values[heap[j]], values[heap[i]]):
+                break
+            heap[i], heap[j] = heap[j], heap[i]
+            i = j
+
+    for idx, v in enumerate(values):
+        if heap:
+            root = values[heap[0]]
+            if len(heap) >= k and not ((root < v) if top else (root > v)) and not math.isnan(root):
+                continue
+        if len(heap) == k:
+            if k == 1:
+                heap[0] = idx
+                continue
+            heap[0], heap[-1] = heap[-1], heap[0]
+            down(0, len(heap) - 1)
+            heap.pop()
+        heap.append(idx)
+        up(len(heap) - 1)
+    return heap
 
 
 def _count_values(agg: Agg, vec: Vec, label: str) -> Vec:

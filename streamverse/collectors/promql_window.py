@@ -158,6 +158,9 @@ def _without_stale(func: str, flat: FlatData) -> tuple[FlatData, np.ndarray | No
     return flat, suspects
 
 
+CANCELLATION = 1e3  # sum(|v|) / |sum(v)| above which an average is recomputed as Prometheus does
+
+
 def window(func: str, flat: FlatData, t: np.ndarray, rng: int, params: Params) -> Result:
     """One value per series and step from the samples in [t - range, t], and where there is one."""
     flat, drops = _without_stale(func, flat)
@@ -188,7 +191,10 @@ def window(func: str, flat: FlatData, t: np.ndarray, rng: int, params: Params) -
             if func == "sum_over_time":
                 return total, one
             mean = total / count
-            bad = one & ~np.isfinite(mean)
+            # Where the mean is the small difference of large values, sum/count and Prometheus'
+            # incremental mean round differently: compute those windows (and non-finite ones) its way.
+            cancels = np.abs(total) * CANCELLATION < _reduce(np.add, np.abs(v), a, b)
+            bad = one & (~np.isfinite(mean) | cancels)
             for k, j in zip(*np.nonzero(bad), strict=True):
                 mean[k, j] = _avg(v[a[k, j]: b[k, j] + 1])
             return mean, one
@@ -265,6 +271,7 @@ def quantile(q: float, values: np.ndarray) -> float:
     if q > 1:
         return math.inf
     vals = np.sort(values)
+    vals = np.roll(vals, int(np.isnan(vals).sum()))  # Prometheus sorts NaN first (vectorByValueHeap.Less)
     rank = q * (len(vals) - 1)
     lower = max(0, math.floor(rank))
     upper = min(len(vals) - 1, lower + 1)

@@ -127,8 +127,9 @@ def test_errors_say_where(store):
         parse("histogram_count(x)")
     with pytest.raises(PromQLError, match="range selector"):
         parse("rate(x)")
+    # An instant query of a range vector answers its raw points, as Prometheus; a range query refuses.
     with pytest.raises(PromQLError, match="inside a function"):
-        store.query("req_total[5m]", T0)
+        store.query_range("req_total[5m]", T0, T0 + 60, 15)
     assert math.isnan(float("nan"))
 
 
