@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,8 @@ def start_prometheus(*, targets: Iterable[ScrapeTarget | Sequence[Any]] = (), da
                      alertmanager_url: str | None = None, with_alertmanager: bool = False,
                      alertmanager_webhook_url: str | None = None, host: str = "127.0.0.1", port: int = 0,
                      retention: str = "3650d", binary: str | None = None,
-                     ready_timeout_s: float = 60.0) -> PrometheusProcess:
+                     ready_timeout_s: float = 60.0, evaluation_interval_s: float | None = None,
+                     external_labels: Mapping[str, str] | None = None) -> PrometheusProcess:
     """The real Prometheus scraping `targets` (job, url, labels), storage in data_dir/tsdb.
 
     With `with_alertmanager` an Alertmanager is started first and wired in; `stop()` stops both.
@@ -158,6 +159,8 @@ def start_prometheus(*, targets: Iterable[ScrapeTarget | Sequence[Any]] = (), da
         alertmanager_url = am.url
     cfg = write_prometheus_config(data_dir / "prometheus.yml", targets=targets,
                                   scrape_interval_s=scrape_interval_s, rule_files=rule_files,
+                                  evaluation_interval_s=evaluation_interval_s,
+                                  external_labels=external_labels,
                                   alertmanager_urls=[alertmanager_url] if alertmanager_url else [])
     port = port or free_port(host)
     log_path = data_dir / "prometheus.log"
