@@ -1,1 +1,1 @@
-"""alerts area of the StreamVerse control center."""
+"""Alerting: rules evaluated on the metric store, grouping, silences, inhibition, notifiers; defines AlertEvent."""

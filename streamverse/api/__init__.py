@@ -1,1 +1,1 @@
-"""Control-plane FastAPI app that every area router joins."""
+"""The control plane's kernel: tokens and roles, audit, and the request dependencies every area's routes use."""

@@ -1,1 +1,1 @@
-"""collectors area of the StreamVerse control center."""
+"""Telemetry in: the metric store backends, scraper, probes, RUM beacons, logs, usage metering, history import."""

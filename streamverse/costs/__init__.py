@@ -1,1 +1,1 @@
-"""costs area of the StreamVerse control center."""
+"""Money: price catalog, metered cost, forecast, anomalies, savings, capacity plan, cost report."""

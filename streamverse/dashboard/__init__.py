@@ -1,1 +1,1 @@
-"""dashboard area of the StreamVerse control center."""
+"""The Streamlit control center; it reaches the control plane only through the typed client."""

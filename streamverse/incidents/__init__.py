@@ -1,1 +1,1 @@
-"""incidents area of the StreamVerse control center."""
+"""Incidents: opened or joined from alert events, severity, timeline, postmortem; runs reach them via IncidentActions."""

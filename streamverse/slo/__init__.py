@@ -1,1 +1,1 @@
-"""slo area of the StreamVerse control center."""
+"""SLOs: files in three forms (native, OpenSLO, Sloth), error budgets, burn rates, Prometheus rules, SLA report."""
