@@ -1,1 +1,1 @@
-"""The control plane's kernel: tokens and roles, audit, and the request dependencies every area's routes use."""
+"""The control plane's kernel: tokens, roles, audit, and the request dependencies of every route."""

@@ -1,1 +1,1 @@
-"""Telemetry in: the metric store backends, scraper, probes, RUM beacons, logs, usage metering, history import."""
+"""Telemetry in: metric store backends, scraper, probes, RUM beacons, logs, usage metering, import."""

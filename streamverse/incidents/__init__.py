@@ -1,1 +1,4 @@
-"""Incidents: opened or joined from alert events, severity, timeline, postmortem; runs reach them via IncidentActions."""
+"""Incidents: opened or joined from alert events, severity, timeline, postmortem.
+
+Runbook runs reach an incident through the IncidentActions interface.
+"""

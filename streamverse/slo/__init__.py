@@ -1,1 +1,1 @@
-"""SLOs: files in three forms (native, OpenSLO, Sloth), error budgets, burn rates, Prometheus rules, SLA report."""
+"""SLOs: files in three forms (native, OpenSLO, Sloth), budgets, burn rates, rules, SLA report."""
