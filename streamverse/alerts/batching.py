@@ -2,14 +2,15 @@
 
 10,000 rules usually watch a few dozen metrics through different label selectors
 (`rate(x_total{pop="a"}[5m])`, `max by (pop) (x{region="b"})`...). Each of those is its own
-store query (a series lookup, a decode, a frame) when evaluated alone. Here the rules of
-the simple shapes — a selector, a range function of one, and sum/avg/min/max/count (by ...)
-over either — share one query per (function, metric, range): `rate(x_total[5m])` at the
-instant, every series with its labels. Each rule then keeps the rows its matchers select
-and aggregates them with array operations. A range function is computed per series, so
-filtering after it gives the values filtering before it would; the aggregation follows
-`promql._aggregate` (groups keyed by the `by` labels a series has). Anything else (binary
-operators, offsets, `without`, selectors without a metric name) is queried on its own.
+store query (a series lookup, a decode, a frame) when evaluated alone. Here the rules of the
+simple shapes share one query per (function, metric, range): a selector or a range function
+of one, optionally compared with a number (`x > 0.25`, a filter), optionally under
+sum/avg/min/max/count (by ...). The shared query (`rate(x_total[5m])`) returns every series
+with its labels; each rule keeps the rows its matchers select and aggregates them with
+array operations. A range function is computed per series, so filtering after it gives the
+values filtering before it would; the aggregation follows `promql._aggregate` (groups keyed
+by the `by` labels a series has). Anything else (binary operators between vectors, offsets,
+`without`, selectors without a metric name) is queried on its own.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from streamverse.collectors.promql_parse import RANGE_FUNCS, Agg, Call, Sel, parse
+from streamverse.collectors.promql_parse import RANGE_FUNCS, Agg, Bin, Call, Num, Sel, parse
 from streamverse.collectors.selector import Matcher, parse_selector
 
 SeriesKey = tuple[tuple[str, str], ...]
 Result = tuple[list[SeriesKey], np.ndarray]
 _OPS = ("sum", "avg", "max", "min", "count")
+_FILTERS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    ">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal, "==": np.equal,
+    "!=": np.not_equal,
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Shape:
     matchers: tuple[Matcher, ...]
     agg: str | None = None
     by: tuple[str, ...] | None = None  # None: aggregate everything into one series
+    keep: tuple[str, float] | None = None  # `x > 0.25` without bool: only the rows that compare true
 
 
 def shape_of(expr: str) -> Shape | None:
@@ -50,6 +56,11 @@ def shape_of(expr: str) -> Shape | None:
         if node.without or node.op not in _OPS:
             return None
         agg, by, node = node.op, node.labels, node.expr
+    keep = None
+    if isinstance(node, Bin) and node.op in _FILTERS and not node.bool_ and node.match is None:
+        if not isinstance(node.rhs, Num):
+            return None
+        keep, node = (node.op, float(node.rhs.value)), node.lhs
     func = None
     if isinstance(node, Call) and node.func in RANGE_FUNCS and len(node.args) == 1:
         func, node = node.func, node.args[0]
@@ -61,7 +72,7 @@ def shape_of(expr: str) -> Shape | None:
     if name is None or len(names) != 1:
         return None
     base = name if func is None else f"{func}({name}[{round((node.range_s or 0) * 1000)}ms])"
-    return Shape(base, tuple(m for m in sel.matchers if m.label != "__name__"), agg, by)
+    return Shape(base, tuple(m for m in sel.matchers if m.label != "__name__"), agg, by, keep)
 
 
 class _Frame:
@@ -123,6 +134,9 @@ class _Frame:
         keep = np.ones(len(self.vals), dtype=bool)
         for m in shape.matchers:
             keep &= self.mask(m)
+        if shape.keep is not None:
+            with np.errstate(invalid="ignore"):
+                keep &= _FILTERS[shape.keep[0]](self.vals, shape.keep[1])
         rows = np.flatnonzero(keep)
         if shape.agg is None:
             keys = self.row_keys()

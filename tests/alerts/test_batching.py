@@ -25,6 +25,9 @@ EXPRS = [
     'lat{code=""}',  # matches the series without a code label
     'sum by (code) (lat{region="r1"})',  # a group for series without `code`
     'lat{pop="nowhere"}',
+    'count(lat{region="r1"} > 0.1)',
+    'max by (pop) (rate(req_total[5m]) <= 5)',
+    "lat{code=\"404\"} > 0.08",
     "sum(nothing_total)",
     "nothing_total",
     # partners, so every base above is shared by at least two expressions
@@ -69,8 +72,9 @@ def test_batched_answers_equal_each_expressions_own_query(tmp_path: Path) -> Non
             assert got[k] == pytest.approx(want[k], rel=1e-12), (expr, k)
 
 
-@pytest.mark.parametrize("expr", ["req_total offset 5m", "sum without (pop) (lat)", "lat > 0.1",
-                                  '{__name__=~"la.*"}', '{pop="a"}', "rate(req_total[5m]) / 2",
+@pytest.mark.parametrize("expr", ["req_total offset 5m", "sum without (pop) (lat)", "0.1 < lat",
+                                  "lat > bool 0.1", '{__name__=~"la.*"}', '{pop="a"}',
+                                  "rate(req_total[5m]) / 2",
                                   "not valid((("])
 def test_other_shapes_are_queried_on_their_own(expr: str) -> None:
     assert shape_of(expr) is None
