@@ -78,7 +78,9 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     storage = RedisStorage(REDIS.replace("redis://", "async+redis://"), implementation="redispy",
                            key_prefix=prefix + "limits")
     window = MovingWindowRateLimiter(storage)
-    fixed = FixedWindowRateLimiter(storage)
+    # Its own key prefix: both strategies name a key by the limit alone (a list vs a counter).
+    fixed = FixedWindowRateLimiter(RedisStorage(REDIS.replace("redis://", "async+redis://"),
+                                                implementation="redispy", key_prefix=prefix + "limits-fixed"))
     item = RateLimitItemPerSecond(RATE)
     memory = MemoryRateLimiter(clock=RealClock(), limits=table)
     keys = [str(k) for k in range(args.keys)]
