@@ -141,7 +141,8 @@ def main() -> None:
     t0 = time.perf_counter()
     if not (data / "metrics.db").exists():
         subprocess.run(
-            [str(ROOT / ".venv/bin/streamverse"), "simulate", "--backfill", "2d" if args.quick else "30d"],
+            [str(Path(sys.executable).parent / "streamverse"), "simulate", "--backfill",
+             "2d" if args.quick else "30d"],
             env=env,
             check=True,
             stdout=subprocess.DEVNULL,
