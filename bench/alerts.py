@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -119,6 +120,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rules", type=int, default=10_000)
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     n = 1000 if args.quick else args.rules
     metrics = 4 if args.quick else 40
     now = 1_700_000_000.0
@@ -165,6 +167,7 @@ def main() -> None:
                 "speedup_vs_naive": round(naive_s / cycle_s, 1) if cycle_s else None,
                 "target_cycle_s": 1.0,
                 "ok": cycle_s <= 1.0,
+                "load_avg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
             }
         )
     )

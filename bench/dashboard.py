@@ -134,6 +134,7 @@ def main() -> None:
     ap.add_argument("--loads", type=int, default=5)
     ap.add_argument("--data-dir", type=Path, help="reuse this data dir (backfilled when empty)")
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     loads = 2 if args.quick else args.loads
     tmp = Path(tempfile.mkdtemp(prefix="sv-bench-dash-"))
     data = args.data_dir or tmp / "data"
@@ -216,6 +217,7 @@ def main() -> None:
                 "meets_target": max(cold.values()) <= 1.5,
                 "warm_first_round_pages": first_round,
                 "loads_s": {k: [round(x, 3) for x in v[1:]] for k, v in times.items()},
+                "load_avg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
             }
         )
     )
