@@ -1,10 +1,16 @@
-"""Dashboard first render per page in a real browser, over 30 days of backfilled history.
+"""Dashboard render per page in a real browser, over 30 days of backfilled history: cold and warm.
 
-Backfills a temp data dir (`streamverse simulate --backfill 30d`, 2d with --quick), serves
-the control API with uvicorn and the dashboard with `streamlit run` on free ports, logs in
-in Debian's Chromium and times each page from its sidebar click until the server reports
-the page's script run finished (read from Streamlit's websocket), its heading is shown and
-every chart on it is drawn. Median of several loads.
+Backfills a temp data dir (`streamverse simulate --backfill 30d`, 2d with --quick). Each render
+is timed from the action (sidebar click, or the login click for the landing page, Global
+status) until the server reports the page's script run finished (read from Streamlit's
+websocket), its heading is shown and every chart on it is drawn, in Debian's Chromium.
+
+Headline `max_cold_render_s`: for EACH page, a fresh control API process (uvicorn, nothing
+cached: SLO status, decoded chunks, imports) and a fresh `streamlit run` process, and a fresh
+browser context (empty HTTP cache); log in (the landing page renders first, as for anyone),
+then the page's first render. The OS file cache is not dropped (that needs root).
+`pages` / `max_render_s`: warm renders, one browser profile and one server pair, the first
+round dropped, median of several loads.
 Baseline, same run: the bare Streamlit login page (no API reads) to first paint.
 """
 
@@ -19,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,6 +50,82 @@ from tests.dashboard.browser import (  # noqa: E402
 )
 from tests.dashboard.test_browser import PAGES  # noqa: E402
 
+API_SCRIPT = """
+import sys, uvicorn
+from pathlib import Path
+from streamverse.settings import Settings
+from streamverse.system.app import create_app
+uvicorn.run(create_app(Settings(data_dir=Path(sys.argv[1]))), host="127.0.0.1", port=int(sys.argv[2]),
+            log_level="warning")
+"""
+
+
+@contextmanager
+def api_process(data: Path, port: int, log: Path) -> Iterator[str]:
+    """The control API in its own process (fresh caches), until it answers /health."""
+    env = {**os.environ, "STREAMVERSE_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-c", API_SCRIPT, str(data), str(port)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise RuntimeError(f"control API exited: {log.read_text()[-2000:]}")
+            try:
+                httpx.get(api + "/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield api
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def cold_renders(data: Path, token: str, tmp: Path) -> dict[str, float]:
+    """Each page's first render with a fresh API process, Streamlit process and browser context."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, float] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for path, link, heading, charts in PAGES:
+            with (
+                api_process(data, free_port(), tmp / "api-cold.log") as api,
+                streamlit_server(api, free_port(), data_dir=str(data), log=tmp / "streamlit-cold.log") as url,
+            ):
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                runs = ScriptRuns(page)
+                page.goto(url)
+                box = page.get_by_label("API token")
+                box.wait_for(timeout=60_000)
+                box.fill(token)
+                seen = runs.finished
+                t = time.perf_counter()
+                page.get_by_role("button", name="Log in").click()
+                page.get_by_text("Log out").wait_for(timeout=60_000)
+                runs.wait_after(page, seen, timeout_ms=60_000)
+                wait_rendered(page, charts=path == "status" and charts, timeout_ms=60_000)
+                if path == "status":  # the landing page: its cold render is the one after login
+                    page.get_by_role("heading", name=heading, level=1).wait_for(timeout=60_000)
+                    out[path] = time.perf_counter() - t
+                else:
+                    seen = runs.finished
+                    t = time.perf_counter()
+                    page.get_by_role("link", name=link).first.click()
+                    runs.wait_after(page, seen, timeout_ms=60_000)
+                    page.get_by_role("heading", name=heading, level=1).wait_for(timeout=60_000)
+                    wait_rendered(page, charts=charts, timeout_ms=60_000)
+                    out[path] = time.perf_counter() - t
+                context.close()
+        browser.close()
+    return {k: round(v, 3) for k, v in out.items()}
+
 
 def main() -> None:
     """Print one JSON object: pages (name -> median seconds), max_render_s, login_page_s baseline."""
@@ -50,6 +134,7 @@ def main() -> None:
     ap.add_argument("--loads", type=int, default=5)
     ap.add_argument("--data-dir", type=Path, help="reuse this data dir (backfilled when empty)")
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     loads = 2 if args.quick else args.loads
     tmp = Path(tempfile.mkdtemp(prefix="sv-bench-dash-"))
     data = args.data_dir or tmp / "data"
@@ -57,7 +142,8 @@ def main() -> None:
     t0 = time.perf_counter()
     if not (data / "metrics.db").exists():
         subprocess.run(
-            [str(ROOT / ".venv/bin/streamverse"), "simulate", "--backfill", "2d" if args.quick else "30d"],
+            [str(Path(sys.executable).parent / "streamverse"), "simulate", "--backfill",
+             "2d" if args.quick else "30d"],
             env=env,
             check=True,
             stdout=subprocess.DEVNULL,
@@ -68,6 +154,7 @@ def main() -> None:
     with Session(app.state.engine) as s:
         token = service.create_token(session=s, role="admin", name="bench")[1]
         s.commit()
+    cold = cold_renders(data, token, tmp)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
@@ -112,19 +199,25 @@ def main() -> None:
         browser.close()
     server.should_exit = True
     pages = {k: round(statistics.median(v[1:]), 3) for k, v in times.items()}
-    cold = {k: round(v[0], 3) for k, v in times.items()}
+    first_round = {k: round(v[0], 3) for k, v in times.items()}
     print(
         json.dumps(
             {
+                "max_cold_render_s": max(cold.values()),
+                "cold_pages": cold,
+                "cold_is": "per page: fresh API process + fresh Streamlit process + fresh browser context",
                 "pages": pages,
                 "max_render_s": max(pages.values()),
+                "warm_is": "one server pair and browser profile, first round dropped, median of loads",
                 "login_page_s": round(statistics.median(login_times[1:]), 3),
                 "history": "2d" if args.quick else "30d",
                 "backfill_s": round(backfill_s, 1),
                 "loads": loads,
-                "target_s": 1.5,
-                "cold_first_round_pages": cold,
+                "target_cold_s": 1.5,
+                "meets_target": max(cold.values()) <= 1.5,
+                "warm_first_round_pages": first_round,
                 "loads_s": {k: [round(x, 3) for x in v[1:]] for k, v in times.items()},
+                "load_avg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
             }
         )
     )

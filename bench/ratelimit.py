@@ -4,14 +4,21 @@ Both run against the same Redis (127.0.0.1:6379, db 14, a private key prefix rem
 afterwards), through the same client library (redis-py asyncio), with the same number of
 concurrent tasks and the same keys. Measured, each a median of several timed runs:
 
-- `single_decisions_per_s`: ours, every task awaiting one decision at a time;
-- `limits_decisions_per_s`: `limits` MovingWindowRateLimiter, the same way;
+- `unbatched_decisions_per_s` (= `single_decisions_per_s`): ours, every task awaiting one
+  decision at a time (our client writes the calls that are waiting at the same moment in one
+  socket write, as auto-pipelining clients do; each call is still its own EVALSHA);
+- `limits_decisions_per_s`: `limits` MovingWindowRateLimiter (its sorted-set strategy), the same way;
+- `limits_fixed_window_decisions_per_s`: `limits` FixedWindowRateLimiter (its cheapest: INCR +
+  EXPIRE), the same way;
 - `decisions_per_s`: ours, pipelined (each task sends batches of `batch` decisions);
+- `redis_ceiling_decisions_per_s`: Redis's own ceiling for the same script, `redis-benchmark`
+  sending EVALSHA of our GCRA script with the same connections and pipeline depth;
 - `memory_decisions_per_s`: the in-process limiter (the embedded default).
 
-`ratio_vs_limits` compares like with like: ours vs `limits` at equal concurrency, one decision
-per request each (the `limits` API has no batch call). `pipelined_ratio_vs_limits` is the
-headline pipelined rate over the same `limits` figure.
+Every client side runs `concurrency` asyncio tasks on one event loop in one process.
+`ratio_vs_limits` (moving window) and `ratio_vs_limits_fixed_window` compare ours unbatched
+with `limits` at equal concurrency, one decision per call each (the `limits` API has no batch
+call). `pipelined_ratio_vs_ceiling` is the pipelined rate over the redis-benchmark ceiling.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,11 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from limits import RateLimitItemPerSecond  # noqa: E402
 from limits.aio.storage import RedisStorage  # noqa: E402
-from limits.aio.strategies import MovingWindowRateLimiter  # noqa: E402
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter  # noqa: E402
 
 from streamverse.clock import RealClock  # noqa: E402
 from streamverse.platform.metrics import PlatformMetrics  # noqa: E402
-from streamverse.platform.ratelimit import Limit, LimitTable, MemoryRateLimiter, RedisRateLimiter  # noqa: E402
+from streamverse.platform.ratelimit import (  # noqa: E402
+    GCRA_LUA,
+    Limit,
+    LimitTable,
+    MemoryRateLimiter,
+    RedisRateLimiter,
+)
 
 REDIS = "redis://127.0.0.1:6379/14"
 RATE, BURST = 100, 100  # per key; with KEYS keys most decisions are "allowed", as in real traffic
@@ -63,6 +78,9 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     storage = RedisStorage(REDIS.replace("redis://", "async+redis://"), implementation="redispy",
                            key_prefix=prefix + "limits")
     window = MovingWindowRateLimiter(storage)
+    # Its own key prefix: both strategies name a key by the limit alone (a list vs a counter).
+    fixed = FixedWindowRateLimiter(RedisStorage(REDIS.replace("redis://", "async+redis://"),
+                                                implementation="redispy", key_prefix=prefix + "limits-fixed"))
     item = RateLimitItemPerSecond(RATE)
     memory = MemoryRateLimiter(clock=RealClock(), limits=table)
     keys = [str(k) for k in range(args.keys)]
@@ -82,6 +100,10 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
         await window.hit(item, "user", keys[(i * 7919 + n) % nkeys])
         return 1
 
+    async def limits_fixed(i: int, n: int) -> int:
+        await fixed.hit(item, "user", keys[(i * 7919 + n) % nkeys])
+        return 1
+
     async def memory_single(i: int, n: int) -> int:
         for k in range(1000):
             await memory.check("user", keys[(n + k) % nkeys])
@@ -90,17 +112,25 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     # Warm up: scripts loaded, pools filled, both libraries' keys created.
     await timed(args.concurrency, 0.2, ours_single)
     await timed(args.concurrency, 0.2, limits_single)
-    series: dict[str, list[float]] = {"single": [], "limits": [], "pipelined": [], "memory": []}
+    await timed(args.concurrency, 0.2, limits_fixed)
+    series: dict[str, list[float]] = {"single": [], "limits": [], "limits_fixed": [], "pipelined": [],
+                                      "memory": []}
+    ceiling: list[float] = []
     for _ in range(args.runs):  # interleaved, so drift in machine load hits all alike
         series["single"].append(await timed(args.concurrency, args.seconds, ours_single))
         series["limits"].append(await timed(args.concurrency, args.seconds, limits_single))
+        series["limits_fixed"].append(await timed(args.concurrency, args.seconds, limits_fixed))
         series["pipelined"].append(await timed(args.concurrency, args.seconds, ours_pipelined))
         series["memory"].append(await timed(1, args.seconds, memory_single))
+        got = redis_ceiling(prefix + "ceiling:", args)
+        if got is not None:
+            ceiling.append(got)
 
     # Sanity: both limiters enforce the limit (a fresh key, BURST+10 hits at once).
     probe = [("user", "probe")] * (BURST + 10)
     ours_allowed = sum(d.allowed for d in await ours.check_many(probe))
     limits_allowed = sum([await window.hit(item, "user", "probe") for _ in range(BURST + 10)])
+    fixed_allowed = sum([await fixed.hit(item, "user", "probe-fixed") for _ in range(BURST + 10)])
 
     redis = ours.redis
     stale = [k async for k in redis.scan_iter(match=prefix + "*", count=1000)]
@@ -109,21 +139,54 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     await ours.aclose()
 
     med = {name: statistics.median(values) for name, values in series.items()}
+    ceil = statistics.median(ceiling) if ceiling else None
     return {
         "decisions_per_s": round(med["pipelined"]),
+        "decisions_per_s_is": f"ours, pipelined: {args.concurrency} tasks x batches of {batch}",
+        "unbatched_decisions_per_s": round(med["single"]),
         "limits_decisions_per_s": round(med["limits"]),
+        "limits_decisions_per_s_is": "limits MovingWindowRateLimiter (Redis sorted set), unbatched",
+        "limits_fixed_window_decisions_per_s": round(med["limits_fixed"]),
+        "limits_fixed_window_decisions_per_s_is": "limits FixedWindowRateLimiter (Redis INCR), unbatched",
         "ratio_vs_limits": round(med["single"] / med["limits"], 3),
+        "ratio_vs_limits_fixed_window": round(med["single"] / med["limits_fixed"], 3),
+        "redis_ceiling_decisions_per_s": round(ceil) if ceil is not None else None,
+        "redis_ceiling_is": (f"redis-benchmark EVALSHA of our GCRA script, -c {args.concurrency} -P {batch}"
+                             if ceil is not None else "not measured: redis-benchmark not found"),
+        "pipelined_ratio_vs_ceiling": round(med["pipelined"] / ceil, 3) if ceil else None,
         "single_decisions_per_s": round(med["single"]),
         "pipelined_ratio_vs_limits": round(med["pipelined"] / med["limits"], 3),
         "memory_decisions_per_s": round(med["memory"]),
         "concurrency": args.concurrency,
+        "client_side": f"{args.concurrency} asyncio tasks on one event loop, one process, for every library",
         "batch": batch,
         "keys": nkeys,
         "runs": args.runs,
         "seconds_per_run": args.seconds,
-        "allowed_of_burst_plus_10": {"ours": ours_allowed, "limits": limits_allowed, "burst": BURST},
-        "samples": {name: [round(v) for v in values] for name, values in series.items()},
+        "allowed_of_burst_plus_10": {"ours": ours_allowed, "limits": limits_allowed,
+                                     "limits_fixed_window": fixed_allowed, "burst": BURST},
+        "samples": {name: [round(v) for v in values]
+                    for name, values in {**series, "ceiling": ceiling}.items()},
     }
+
+
+def redis_ceiling(prefix: str, args: argparse.Namespace) -> float | None:
+    """EVALSHA of our GCRA script per second as redis-benchmark drives it (None without the tool)."""
+    tool = shutil.which("redis-benchmark") or ("/usr/bin/redis-benchmark"
+                                               if Path("/usr/bin/redis-benchmark").exists() else None)
+    if tool is None:
+        return None
+    sha = subprocess.run(["redis-cli", "-n", "14", "SCRIPT", "LOAD", GCRA_LUA], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    interval_us = 1_000_000 // RATE
+    n = max(args.batch * args.concurrency * 4, int(120_000 * args.seconds))
+    out = subprocess.run(
+        [tool, "-h", "127.0.0.1", "-p", "6379", "--dbnum", "14", "-c", str(args.concurrency),
+         "-P", str(args.batch), "-n", str(n), "-r", str(args.keys), "-q", "--csv",
+         "EVALSHA", sha, "1", f"{prefix}__rand_int__", "1", str(interval_us), str(interval_us * BURST)],
+        capture_output=True, text=True, check=True).stdout
+    # --csv: a header line, then "test","rps",...
+    return float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
 
 
 def main() -> None:
@@ -143,7 +206,9 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
+    load_start = os.getloadavg()[0]
     result = asyncio.run(bench(args))
+    result["load_avg_1m"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]  # shared 2-core machine
     print(f"ours single {result['single_decisions_per_s']}/s, limits {result['limits_decisions_per_s']}/s, "
           f"ours pipelined {result['decisions_per_s']}/s, in-process {result['memory_decisions_per_s']}/s",
           file=sys.stderr)

@@ -1,7 +1,8 @@
 """One evaluation cycle for every rule; shared queries run once, comparisons are vectorised.
 
 Rules are grouped by expression: 10,000 threshold rules over 100 expressions cost 100 store
-queries plus one array comparison per group. The state machine (inactive -> pending ->
+queries plus one array comparison per group. Distinct expressions over the same metric share
+one store read too (`batching.py`). The state machine (inactive -> pending ->
 firing -> resolved) only walks the series whose condition holds or that already have state.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from streamverse.alerts.batching import BatchPlan
 from streamverse.alerts.enums import AlertStatus, RuleKind
 from streamverse.alerts.rules import Rule
 from streamverse.metricstore import MetricStore
@@ -133,6 +135,7 @@ class Evaluator:
             th = np.array([self.rules[i].threshold for i in idx])
             self._threshold_groups.append((kind, expr, np.array(idx), ops, th))
         self._slo_rules = [i for i, r in enumerate(self._static) if r.kind == RuleKind.slo]
+        self._batches = BatchPlan([expr for _, expr, *_ in self._threshold_groups])
 
     def restore(self, alerts: Iterable[Alert]) -> None:
         """Take back states saved before a restart, so no pending or firing alert is lost."""
@@ -163,6 +166,7 @@ class Evaluator:
         """fingerprint -> (rule index, series key, value) of every condition that holds now."""
         out: dict[str, tuple[int, SeriesKey, float]] = {}
         cache: dict[str, tuple[list[SeriesKey], np.ndarray]] = {}
+        self._batches.prefetch(lambda base: self.store.query(base, now), cache)
         for kind, expr, idx, ops, th in self._threshold_groups:
             try:
                 keys, vals = self._query(expr, now, cache)
