@@ -46,6 +46,7 @@ from streamverse.collectors.embedded_chunks import (  # concat_frames and summar
     summarize,
 )
 from streamverse.collectors.embedded_compaction import RES_1H, RES_5M, Compaction, Retention
+from streamverse.collectors.embedded_series import LabelCache, labelled_series
 from streamverse.collectors.embedded_stats import MetricCompaction, enable_reclaim
 from streamverse.collectors.models import MetricChunk, MetricSeries
 from streamverse.collectors.promql_values import FlatData, RollupData, SeriesData, reset_increments
@@ -71,6 +72,7 @@ class _Shared:
         self.n = 0
         self.since = 0.0
         self.timer: threading.Timer | None = None
+        self.labels: LabelCache = {}  # parsed label sets per metric name (embedded_series)
 
 
 _SHARED: dict[str, _Shared] = {}
@@ -219,18 +221,9 @@ class EmbeddedStore(Compaction):
     # -- reading ---------------------------------------------------------------------------
     def _matching(self, selector: str) -> list[tuple[int, dict[str, str]]]:
         sel = parse_selector(selector)
-        with self.engine.connect() as conn:
-            if sel.name is not None:
-                rows = conn.execute(text("SELECT id, name, labels FROM series WHERE name = :n ORDER BY id"),
-                                    {"n": sel.name})
-            else:
-                rows = conn.execute(text("SELECT id, name, labels FROM series ORDER BY id"))
-            out = []
-            for sid, name, lab in rows:
-                labels = {"__name__": name, **json.loads(lab)}
-                if sel.matches(labels):
-                    out.append((sid, labels))
-        return out
+        # copies: callers (PromQL) may change the label sets they get
+        rows = labelled_series(self.engine, self._sh.labels, self._sh.lock, sel.name)
+        return [(sid, dict(labels)) for sid, labels in rows if sel.matches(labels)]
 
     def series(self, selector: str) -> list[dict[str, str]]:
         """Label sets (with `__name__`) of the series matching a selector."""
