@@ -6,9 +6,12 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from streamverse.alerts.models import AlertEvent
 from streamverse.remediation.enums import RunStatus
 from streamverse.remediation.flows import StatusProbe
+from streamverse.remediation.guardrails import GuardrailError
 from streamverse.remediation.policies import load_policies
 from tests.incidents.conftest import LivePlatform, make_remediator
 
@@ -89,16 +92,28 @@ def test_alert_drains_region_then_failback_is_gradual(
     assert back.changes["weights_applied"] == [round(0.1 * i, 6) for i in range(1, 11)]
 
 
-def test_failback_stops_and_rolls_back_when_the_region_is_still_down(
+def test_failback_is_refused_while_hard_down_and_rolls_back_when_the_sli_worsens(
     live_platform: LivePlatform, engine: Any, settings: Any
 ) -> None:
     platform = live_platform.platform
     platform.drain_region("us-east")
-    platform.inject_fault("region-outage", target="us-east", duration_s=600, params={"mode": "hard"})
-    rem = make_remediator(live_platform, engine, settings)
+    hard = platform.inject_fault("region-outage", target="us-east", duration_s=600, params={"mode": "hard"})
     deadline = time.monotonic() + 5
     while platform.dns.region_healthy("us-east") and time.monotonic() < deadline:
         time.sleep(0.05)
+    rem = make_remediator(live_platform, engine, settings)
+    with pytest.raises(GuardrailError, match="still failing its health checks"):
+        rem.request(runbook="region-failback", target="us-east", params={"interval_s": 0.01},
+                    requested_by="ana")
+    assert platform.dns.region_weight["us-east"] == 0.0  # refused before any change
+    platform.clear_fault(hard.id)
+    while not all(platform.health.healthy(p.name) for p in platform.topology.region_by_name["us-east"].pops):
+        assert time.monotonic() < deadline + 10
+        time.sleep(0.05)
+    # A gray failure passes the health checks; the region's error ratio (here a probe that
+    # worsens once viewers return) is what stops the failback and rolls it back.
+    worse = iter([0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    rem = make_remediator(live_platform, engine, settings, sli_probe=lambda _t: next(worse, 0.5))
     asked, _ = rem.request(
         runbook="region-failback", target="us-east", params={"interval_s": 0.01}, requested_by="ana"
     )
