@@ -40,6 +40,7 @@ from streamverse.platform.live.edge_server import start_edge_servers
 from streamverse.platform.live.health_probe import HttpHealthProber
 from streamverse.platform.live.origin_source import OriginSource
 from streamverse.platform.live.player import LiveViewer
+from streamverse.platform.live.serving import bind, serve
 from streamverse.platform.media.live import chain_sizes, chain_sources, start_media
 from streamverse.platform.metrics import PlatformMetrics
 from streamverse.platform.ratelimit import LimitTable, make_rate_limiter
@@ -61,7 +62,7 @@ from streamverse.system.live_system import (
     write_live_file,
 )
 from streamverse.system.loops import start_alert_loop
-from streamverse.system.servers import bind, port_for, serve
+from streamverse.system.servers import port_for
 from streamverse.system.tables import register_tables
 from streamverse.system.telemetry import scrape_targets, start_telemetry
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from streamverse.clock import RealClock, utc_iso
+from streamverse.platform.live.serving import Served
 from streamverse.settings import Settings
-from streamverse.system.servers import Served
 
 LIVE_FILE = "live.json"
 TOKENS_FILE = "live_tokens.json"

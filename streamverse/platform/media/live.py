@@ -13,15 +13,14 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from sqlalchemy.engine import Engine
 
 from streamverse.clock import Clock
+from streamverse.platform.live.serving import QuietServer, serve
 from streamverse.platform.media.app import create_uploads_app
 from streamverse.platform.media.config import MediaConfig
 from streamverse.platform.media.metrics import MediaMetrics
@@ -70,14 +69,6 @@ def chain_sizes(*sizers: SizeOf | None) -> SizeOf:
     return size_of
 
 
-class _Server(uvicorn.Server):
-    """Leaves signal handling to the process that runs many servers."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @dataclass
 class MediaRuntime:
     """The running media service: its URL, store, queue and how to stop it."""
@@ -87,7 +78,7 @@ class MediaRuntime:
     queue: JobQueue
     app: Any
     metrics: MediaMetrics
-    server: _Server
+    server: QuietServer
     task: asyncio.Task[None]
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -125,28 +116,11 @@ class MediaRuntime:
                 close()
 
 
-async def serve_app(app: Any, *, host: str, port: int = 0, name: str = "app") -> tuple[str, _Server,
-                                                                                 asyncio.Task[None]]:
+async def serve_app(app: Any, *, host: str, port: int = 0, name: str = "app"
+                    ) -> tuple[str, QuietServer, asyncio.Task[None]]:
     """Serve an ASGI app with uvicorn on this loop; returns once it accepts (URL, server, task)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(1024)
-    sock.setblocking(False)
-    server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                                    timeout_keep_alive=30, timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"serve-{name}")
-    while not server.started:
-        if task.done():
-            sock.close()
-            exc = task.exception() if not task.cancelled() else None
-            raise RuntimeError(f"{name} failed to start: {exc!r}")
-        await asyncio.sleep(0.005)
-    return f"http://{host}:{sock.getsockname()[1]}", server, task
+    served = await serve(app, name=name, host=host, port=port)
+    return served.url, served.server, served.task
 
 
 async def lifecycle_loop(store: ObjectStore, *, interval_s: float,
