@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
+from streamverse.platform.service import Platform
 from streamverse.settings import Settings
 from streamverse.system.tables import register_tables
 
@@ -92,3 +97,43 @@ def make_control_app() -> Callable[..., FastAPI]:
     from streamverse.system.app import create_app
 
     return create_app
+
+
+def serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Serve an ASGI app with uvicorn in a thread on a free port; (server, thread, its URL)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def running_platform(key: str, *, health_interval_s: float = 0.05) -> Iterator[tuple[Platform, str]]:
+    """A real platform behind its control app over HTTP, health-checked on its interval as `up` does."""
+    from streamverse.clock import RealClock
+    from streamverse.platform.control_app import create_platform_control_app
+    from streamverse.platform.ratelimit import LimitTable
+    from streamverse.platform.topology import load_topology
+
+    platform = Platform(topology=load_topology(), clock=RealClock(), limits=LimitTable(),
+                        health_interval_s=health_interval_s)
+    server, thread, url = serve(create_platform_control_app(platform, key=key))
+    stop = threading.Event()
+
+    def health_loop() -> None:
+        while not stop.wait(health_interval_s):
+            platform.health.tick()
+
+    ticker = threading.Thread(target=health_loop, daemon=True)
+    ticker.start()
+    try:
+        yield platform, url
+    finally:
+        stop.set()
+        server.should_exit = True
+        thread.join(5)
+        ticker.join(2)

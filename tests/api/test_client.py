@@ -8,7 +8,6 @@ computed (often recomputed here from the store or the shipped files, not read ba
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from sqlmodel import Session
 from streamverse.client import ApiError, ControlClient, ReplyShapeError
 from streamverse.client.models import InstantAnswer
 from streamverse.settings import Settings
-from tests.dashboard.conftest import serve
+from tests.conftest import running_platform, serve
 
 KEY = "client-tests-control-key-0123456789abcdef"
 SCENARIOS = {"viral-video", "region-outage", "origin-loss", "pop-outage", "ddos", "latency-spike",
@@ -44,28 +43,8 @@ class System:
 @pytest.fixture(scope="module")
 def platform_url() -> Iterator[str]:
     """A real platform behind its control app, health-checked as the live runner does."""
-    from streamverse.clock import RealClock
-    from streamverse.platform.control_app import create_platform_control_app
-    from streamverse.platform.ratelimit import LimitTable
-    from streamverse.platform.service import Platform
-    from streamverse.platform.topology import load_topology
-
-    platform = Platform(topology=load_topology(), clock=RealClock(), limits=LimitTable(),
-                        health_interval_s=0.05)
-    server, thread, url = serve(create_platform_control_app(platform, key=KEY))
-    stop = threading.Event()
-
-    def health_loop() -> None:  # what the live runner does: health checks on their interval
-        while not stop.wait(0.05):
-            platform.health.tick()
-
-    ticker = threading.Thread(target=health_loop, daemon=True)
-    ticker.start()
-    yield url
-    stop.set()
-    server.should_exit = True
-    thread.join(5)
-    ticker.join(2)
+    with running_platform(KEY) as (_platform, url):
+        yield url
 
 
 @pytest.fixture(scope="module")

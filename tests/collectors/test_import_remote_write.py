@@ -19,8 +19,7 @@ from streamverse.collectors.openmetrics_import import OpenMetricsError, import_f
 from streamverse.collectors.remote_write import encode
 from streamverse.db import session_scope
 from streamverse.metricstore import Sample
-from tests.conftest import free_port
-from tests.dashboard.conftest import serve
+from tests.conftest import free_port, serve
 
 T0 = 1_700_000_000
 

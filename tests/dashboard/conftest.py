@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlmodel import Session
 
@@ -18,7 +16,7 @@ from streamverse.api import service
 from streamverse.collectors.service import make_store
 from streamverse.metricstore import Sample
 from streamverse.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import running_platform, serve
 
 PLATFORM_KEY = "dashboard-tests-control-key-0123456789"
 
@@ -61,44 +59,11 @@ def _seed_metrics(settings: Settings) -> None:
         store.flush()
 
 
-def serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """Serve an ASGI app with uvicorn in a thread on a free port; (server, thread, its URL)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="session")
 def live_platform() -> Iterator[str]:
     """A real platform behind its control app (no edges or traffic), as `streamverse up` runs it."""
-    from streamverse.clock import RealClock
-    from streamverse.platform.control_app import create_platform_control_app
-    from streamverse.platform.ratelimit import LimitTable
-    from streamverse.platform.service import Platform
-    from streamverse.platform.topology import load_topology
-
-    platform = Platform(
-        topology=load_topology(), clock=RealClock(), limits=LimitTable(), health_interval_s=0.05
-    )
-    server, thread, url = serve(create_platform_control_app(platform, key=PLATFORM_KEY))
-    stop = threading.Event()
-
-    def health_loop() -> None:  # what the live runner does: health checks on their interval
-        while not stop.wait(0.05):
-            platform.health.tick()
-
-    ticker = threading.Thread(target=health_loop, daemon=True)
-    ticker.start()
-    yield url
-    stop.set()
-    server.should_exit = True
-    thread.join(5)
-    ticker.join(2)
+    with running_platform(PLATFORM_KEY) as (_platform, url):
+        yield url
 
 
 @pytest.fixture(scope="session")
