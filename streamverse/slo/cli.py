@@ -202,6 +202,7 @@ def sla(
     json_out: JsonOpt = False,
 ) -> None:
     """The executive SLA report for a month: attainment, bad minutes, revenue impact, credits."""
+    from streamverse.clock import RealClock
     from streamverse.collectors.service import make_store
     from streamverse.errors import UsageError
     from streamverse.slo.loader import default_slo_file, load_files
@@ -212,7 +213,8 @@ def sla(
     result = load_files(files or [default_slo_file()])
     _print_problems(result)
     report = build_report(
-        result.slos, make_store(get_settings()), month=month, cost_per_minute=cost_per_minute
+        result.slos, make_store(get_settings()), month=month, cost_per_minute=cost_per_minute,
+        now=RealClock().now(),
     )
     if fmt == "json":
         if out:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from streamverse.clock import month_bounds, utc_iso
+from streamverse.errors import UsageError
 from streamverse.metricstore import MetricStore
 from streamverse.slo.models import SLO
 from streamverse.slo.service import fetch_events
@@ -91,6 +92,8 @@ def build_report(
 ) -> dict[str, Any]:
     """Every SLO (aggregate and per region) for a month; `_daily` feeds the charts."""
     start, end = month_bounds(month)
+    if now is not None and start >= now:  # a future month has no data, not 100 % availability
+        raise UsageError(f"{month} has not started yet (now is {utc_iso(now)[:10]})")
     minutes = (end - start) / 60.0
     tiers = tiers or DEFAULT_TIERS
     rows, daily, problems = [], {}, []

@@ -84,3 +84,19 @@ def test_api_lists_slos_for_viewers(outage_dir: tuple[Path, float], tmp_path: Pa
     }
     assert client.get("/api/v1/slo/nope", headers={"Authorization": f"Bearer {token}"}).status_code == 404
     assert not math.isnan(east["sli"])
+
+
+def test_bad_and_future_months_are_clear_errors(tmp_path) -> None:
+    from streamverse.clock import month_bounds
+    from streamverse.collectors.embedded import EmbeddedStore
+    from streamverse.errors import UsageError
+    from streamverse.slo.loader import default_slo_file, load_files
+    from streamverse.slo.report import build_report
+
+    slos = load_files([default_slo_file()]).slos
+    store = EmbeddedStore.at_path(tmp_path / "m.db")
+    for bad in ("2026-13", "2026-00", "13-2026", "2026-1", "soon"):
+        with pytest.raises(UsageError, match="write it as YYYY-MM"):
+            build_report(slos, store, month=bad, now=month_bounds("2026-12")[0])
+    with pytest.raises(UsageError, match="2030-01 has not started yet"):
+        build_report(slos, store, month="2030-01", now=month_bounds("2026-12")[0] + 3600)
