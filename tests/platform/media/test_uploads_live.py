@@ -161,10 +161,16 @@ def _cut_patch(url: str, location: str, token: str, offset: int, chunk: bytes, s
 
 
 def _wait_playable(stack: dict, location: str, timeout_s: float = 60) -> dict:
+    """Until the upload is playable (or failed) and its job has finished too.
+
+    The handler flips the video to playable inside its job; the queue marks the job done
+    right after, so for a moment the upload is playable while its job still says running.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = stack["client"].get(location, headers=_auth(stack)).json()
-        if status["status"] in ("playable", "failed"):
+        job = (status.get("job") or {}).get("status")
+        if status["status"] == "failed" or (status["status"] == "playable" and job != "running"):
             return status
         time.sleep(0.2)
     raise AssertionError(f"not playable in time: {status}")
