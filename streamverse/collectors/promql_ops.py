@@ -13,7 +13,7 @@ import numpy as np
 
 from streamverse.collectors.promql_ast import Agg, Bin, PromQLError
 from streamverse.collectors.promql_values import Vec, drop_name, label_key
-from streamverse.collectors.promql_window import CANCELLATION, quantile
+from streamverse.collectors.promql_window import CANCELLATION, incremental_mean, quantile
 
 Key = tuple[tuple[str, str], ...]
 COMPARISONS = ("==", "!=", ">", "<", ">=", "<=")
@@ -226,7 +226,7 @@ def _reduce_group(op: str, m: np.ndarray, p: np.ndarray, cnt: np.ndarray,
             mean = np.where(p, m, 0.0).sum(axis=0) / cnt
             cancels = np.abs(mean * cnt) * CANCELLATION < np.where(p, np.abs(m), 0.0).sum(axis=0)
             for j in np.flatnonzero((cnt > 0) & (~np.isfinite(mean) | cancels)):
-                mean[j] = _incremental_mean(m[p[:, j], j])
+                mean[j] = incremental_mean(m[p[:, j], j])
             return mean
         if op in ("stddev", "stdvar"):
             out = np.full(len(cnt), np.nan)
@@ -238,19 +238,6 @@ def _reduce_group(op: str, m: np.ndarray, p: np.ndarray, cnt: np.ndarray,
             return np.array([quantile(float(q[j]), m[p[:, j], j]) if cnt[j] else math.nan
                              for j in range(len(cnt))])
     raise PromQLError(f"unknown aggregation {op!r}")  # pragma: no cover - the parser knows them all
-
-
-def _incremental_mean(x: np.ndarray) -> float:
-    mean, count = 0.0, 0
-    for val in x.tolist():
-        count += 1
-        if math.isinf(mean):
-            if math.isinf(val) and (mean > 0) == (val > 0):
-                continue
-            if not math.isinf(val) and not math.isnan(val):
-                continue
-        mean += val / count - mean / count
-    return mean
 
 
 def _welford(x: np.ndarray) -> float:

@@ -196,7 +196,7 @@ def window(func: str, flat: FlatData, t: np.ndarray, rng: int, params: Params) -
             cancels = np.abs(total) * CANCELLATION < _reduce(np.add, np.abs(v), a, b)
             bad = one & (~np.isfinite(mean) | cancels)
             for k, j in zip(*np.nonzero(bad), strict=True):
-                mean[k, j] = _avg(v[a[k, j]: b[k, j] + 1])
+                mean[k, j] = incremental_mean(v[a[k, j]: b[k, j] + 1])
             return mean, one
         if func in ("max_over_time", "min_over_time"):
             return _reduce(np.fmax if func == "max_over_time" else np.fmin, v, a, b), one
@@ -238,7 +238,7 @@ def _looped(func: str, flat: FlatData, a: np.ndarray, b: np.ndarray, count: np.n
     return out, ok
 
 
-def _avg(x: np.ndarray) -> float:
+def incremental_mean(x: np.ndarray) -> float:
     """Prometheus' incremental mean, which neither overflows nor turns Inf into NaN needlessly."""
     mean, count = 0.0, 0
     for val in x.tolist():
