@@ -7,41 +7,24 @@ injection is authorised and audited like any other admin action. On the machine 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from streamverse.client import ApiError, ControlClient
 from streamverse.durations import format_duration
 from streamverse.errors import UsageError
+from streamverse.livefile import read_live, read_tokens
 from streamverse.output import console, emit_json
 from streamverse.settings import Settings
-
-LIVE_FILE = "live.json"
-TOKENS_FILE = "live_tokens.json"
-
-
-def read_live_file(settings: Settings) -> dict[str, Any]:
-    """What the running system wrote about itself (URLs), or {} when nothing runs here."""
-    try:
-        data = json.loads((settings.data_dir / LIVE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def saved_token(data_dir: Path, role: str) -> str | None:
     """The token of `role` that `streamverse up` created in this data dir, if any."""
-    try:
-        tokens = json.loads((data_dir / TOKENS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    value = tokens.get(role) if isinstance(tokens, dict) else None
-    return value if isinstance(value, str) else None
+    return read_tokens(data_dir).get(role)
 
 
 def _connect(settings: Settings, *, api: str | None, token: str | None, role: str) -> ControlClient:
-    url = api or read_live_file(settings).get("api_url")
+    url = api or read_live(settings.data_dir).get("api_url")
     if not url:
         raise UsageError(f"no control API to talk to: nothing running in {settings.data_dir} "
                          "(start it with `streamverse up`) and no --api URL given")

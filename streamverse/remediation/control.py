@@ -7,17 +7,15 @@ made, refused and explained the same way, and carries the caller's trace id.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
 from streamverse.errors import StreamVerseError
+from streamverse.livefile import read_live
+from streamverse.platform.control_models import CONTROL_KEY_HEADER
 from streamverse.settings import Settings
 
-CONTROL_KEY_HEADER = "X-Control-Key"
-LIVE_FILE = "live.json"
 TIMEOUT_S = 10.0
 
 
@@ -60,11 +58,7 @@ def control_url(settings: Settings) -> str | None:
     """Where the platform's control endpoints are: settings, else the running system's live.json."""
     if settings.platform_control_url:
         return str(settings.platform_control_url).rstrip("/")
-    path = Path(settings.data_dir) / LIVE_FILE
-    try:
-        found = json.loads(path.read_text()).get("platform_control_url")
-    except (OSError, ValueError, AttributeError):
-        return None
+    found = read_live(settings.data_dir).get("platform_control_url")
     return str(found).rstrip("/") if found else None
 
 

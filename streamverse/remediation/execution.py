@@ -10,8 +10,6 @@ import logging
 from statistics import fmean
 from typing import Any
 
-from sqlmodel import col, update
-
 from streamverse.db import session_scope
 from streamverse.errors import StreamVerseError
 from streamverse.incidents.enums import TimelineKind
@@ -37,18 +35,8 @@ class RunExecutor:
     def execute(self, run_id: int) -> RunbookRun:
         """Apply an approved run, verify it over the window, roll back if the SLI got worse."""
         with session_scope(self.ctx.engine) as s:
-            claimed = s.exec(
-                update(RunbookRun)
-                .where(
-                    col(RunbookRun.id) == run_id,  # type: ignore[call-overload]
-                    col(RunbookRun.status) == RunStatus.approved.value,
-                )
-                .values(
-                    status=RunStatus.running.value,
-                    phase=RunPhase.applying.value,
-                    started_at=now_dt(self.ctx.clock),
-                )
-            ).rowcount
+            claimed = self.ctx.move(s, run_id, RunStatus.approved, status=RunStatus.running.value,
+                                    phase=RunPhase.applying.value, started_at=now_dt(self.ctx.clock))
         if not claimed:  # someone else runs it, or it is not approved: never apply twice
             return self.ctx.get(run_id)  # type: ignore[return-value]
         run = self.ctx.get(run_id)

@@ -88,3 +88,8 @@ class Remediator(RunContext):
     def on_alert(self, *, alert: AlertEvent, policies: list[Policy] | None = None) -> Incident | None:
         """Open or correlate the incident, then run (auto) or suggest the runbooks the policies match."""
         return self.automation.on_alert(alert=alert, policies=policies)
+
+    def handle_alert(self, event: AlertEvent, policies: list[Policy] | None = None) -> int | None:
+        """The alerts area's AlertHandler: the id of the incident the alert opened or joined."""
+        incident = self.on_alert(alert=event, policies=policies)
+        return None if incident is None else int(incident.id)

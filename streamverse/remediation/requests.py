@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, update
+from sqlmodel import Session
 
 from streamverse.db import session_scope
 from streamverse.errors import StreamVerseError
@@ -232,17 +232,9 @@ class RunRequests:
             ttl = self.ctx.config.lock_ttl_s
             if holder != run.uid and not self.ctx.lock.acquire(run.target, run.uid, ttl):
                 raise GuardrailError(f"{run.target} is now held by another run", run_id=run.id)
-            done = s.exec(
-                update(RunbookRun)
-                .where(
-                    col(RunbookRun.id) == run_id,  # type: ignore[call-overload]
-                    col(RunbookRun.status) == RunStatus.awaiting_approval.value,
-                )
-                .values(
-                    status=RunStatus.approved.value, approved_by=approver, approved_at=now_dt(self.ctx.clock)
-                )
-            )
-            if not done.rowcount:
+            done = self.ctx.move(s, run_id, RunStatus.awaiting_approval, status=RunStatus.approved.value,
+                                 approved_by=approver, approved_at=now_dt(self.ctx.clock))
+            if not done:
                 raise ApprovalError(f"run {run_id} was decided by someone else meanwhile")
             s.refresh(run)
             self.ctx.event(s, run, TimelineKind.action_approved, f"approved by {approver}", approver)
@@ -255,21 +247,11 @@ class RunRequests:
             run = s.get(RunbookRun, run_id)
             if run is None:
                 raise ApprovalError(f"no run {run_id}")
-            done = s.exec(
-                update(RunbookRun)
-                .where(
-                    col(RunbookRun.id) == run_id,  # type: ignore[call-overload]
-                    col(RunbookRun.status) == RunStatus.awaiting_approval.value,
-                )
-                .values(
-                    status=RunStatus.rejected.value,
-                    rejected_by=rejecter,
-                    phase=RunPhase.done.value,
-                    finished_at=now_dt(self.ctx.clock),
-                    outcome=f"rejected by {rejecter}" + (f": {reason}" if reason else ""),
-                )
-            )
-            if not done.rowcount:
+            done = self.ctx.move(s, run_id, RunStatus.awaiting_approval, status=RunStatus.rejected.value,
+                                 rejected_by=rejecter, phase=RunPhase.done.value,
+                                 finished_at=now_dt(self.ctx.clock),
+                                 outcome=f"rejected by {rejecter}" + (f": {reason}" if reason else ""))
+            if not done:
                 raise ApprovalError(f"run {run_id} is {run.status}, not awaiting approval")
             s.refresh(run)
             self.ctx.event(s, run, TimelineKind.action_rejected, run.outcome or "rejected", rejecter)

@@ -103,6 +103,20 @@ class RunContext:
             stmt = stmt.where(getattr(RunbookRun, k) == v)
         return s.exec(stmt).first()
 
+    @staticmethod
+    def move(s: Session, run_id: int, expected: RunStatus, **values: Any) -> bool:
+        """Set `values` only if the run is still in `expected` (compare-and-set); False when it moved on.
+
+        Every status change that must happen once (approve, reject, claim for execution) goes
+        through this, so two people or two workers racing on one run cannot both win.
+        """
+        done = s.exec(
+            update(RunbookRun)
+            .where(col(RunbookRun.id) == run_id, col(RunbookRun.status) == expected.value)  # type: ignore[call-overload]
+            .values(**values)
+        )
+        return bool(done.rowcount)
+
     def save(self, run_id: int, **values: Any) -> None:
         with session_scope(self.engine) as s:
             s.exec(update(RunbookRun).where(col(RunbookRun.id) == run_id).values(**values))  # type: ignore[call-overload]

@@ -86,9 +86,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
 
         Looked up at call time so a test or the live system may swap the remediator or policies.
         """
-        incident = app.state.remediator.on_alert(
-            alert=event, policies=getattr(app.state, "incident_policies", None))
-        return None if incident is None else int(incident.id)
+        return app.state.remediator.handle_alert(event, getattr(app.state, "incident_policies", None))
 
     app.state.alert_handler = handle_alert
     app.state.incident_actions = RunbookActions()

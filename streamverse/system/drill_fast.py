@@ -21,7 +21,12 @@ import numpy as np
 
 from streamverse.clock import utc_iso
 from streamverse.errors import UsageError
-from streamverse.system.drill_report import DEFAULT_OBJECTIVE, RECOVERY_WINDOW_S, RecoveryWatch
+from streamverse.system.drill_report import (
+    DEFAULT_OBJECTIVE,
+    RECOVERY_WINDOW_S,
+    RecoveryWatch,
+    health_checked_pops,
+)
 
 DRILL_SCENARIOS = ("region-outage", "pop-outage", "origin-loss", "viral-video", "ddos")
 KEY = "drill-control-key"
@@ -105,7 +110,7 @@ def run_fast(
         "incident_id": None,
         "next_eval": start + eval_interval_s,
     }
-    scope_pops = _scope_pops(ff, scenario, str(target))
+    scope_pops = health_checked_pops(ff.platform.topology, scenario, str(target))
     events: list[Any] = []
 
     names = {ff.regions[i] for i in affected}
@@ -203,16 +208,6 @@ def run_fast(
             break
     tc.close()
     return _report(scenario, str(target), fault_at, state, watch, engine)
-
-
-def _scope_pops(ff: Any, scenario: str, target: str) -> list[str]:
-    """The PoPs whose health checks would see this fault (a PoP, or every PoP of a hard region outage)."""
-    topo = ff.platform.topology
-    if target in topo.pops:
-        return [target]
-    if scenario == "region-outage" and any(r.name == target for r in topo.regions):
-        return [p.name for r in topo.regions if r.name == target for p in r.pops]
-    return []
 
 
 def _report(

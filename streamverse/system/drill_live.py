@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import tempfile
 import threading
@@ -28,11 +27,17 @@ import httpx
 from streamverse.client import ControlClient as ApiClient
 from streamverse.clock import utc_iso
 from streamverse.errors import UsageError
+from streamverse.livefile import read_live, read_tokens
 from streamverse.metricstore import MetricStore
 from streamverse.remediation.control import ControlClient
 from streamverse.remediation.probes import error_ratio
 from streamverse.system.drill_fast import DRILL_SCENARIOS
-from streamverse.system.drill_report import DEFAULT_OBJECTIVE, RECOVERY_WINDOW_S, RecoveryWatch
+from streamverse.system.drill_report import (
+    DEFAULT_OBJECTIVE,
+    RECOVERY_WINDOW_S,
+    RecoveryWatch,
+    health_checked_pops,
+)
 
 
 @dataclass
@@ -59,14 +64,9 @@ def _pid_alive(pid: int) -> bool:
 def running_target(settings: Any) -> LiveTarget | None:
     """The `up` described by data_dir/live.json when it is alive and answering, else None."""
     from streamverse.platform.topology import load_topology
-    from streamverse.system.live_system import LIVE_FILE, TOKENS_FILE
 
-    try:
-        live = json.loads((settings.data_dir / LIVE_FILE).read_text())
-        tokens = json.loads((settings.data_dir / TOKENS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not _pid_alive(int(live.get("pid", -1))):
+    live, tokens = read_live(settings.data_dir), read_tokens(settings.data_dir)
+    if not live or "admin" not in tokens or not _pid_alive(int(live.get("pid", -1))):
         return None
     try:
         httpx.get(f"{live['platform_control_url']}/health", timeout=2.0).raise_for_status()
@@ -179,7 +179,7 @@ def run_live(scenario: str, *, target: LiveTarget, fault_target: str | None = No
         watch = RecoveryWatch(objective=objective)
         state: dict[str, Any] = {"detected_at": None, "detected_by": None, "incident_id": None,
                                  "done_at": None, "actions": []}
-        scope_pops = _scope_pops(target.topology, scenario, where)
+        scope_pops = health_checked_pops(target.topology, scenario, where)
 
         def relevant(labels: dict[str, Any]) -> bool:
             region = labels.get("region")
@@ -262,15 +262,6 @@ def _affected_ratio(store: MetricStore, label: str | None, value: str | None, re
                           viewers_region=r) for r in sorted(regions)]
     known = [r for r in ratios if r is not None]
     return max(known) if known else None
-
-
-def _scope_pops(topology: Any, scenario: str, target: str) -> list[str]:
-    """The PoPs whose health checks would see this fault (a PoP, or every PoP of a region outage)."""
-    if target in topology.pops:
-        return [target]
-    if scenario == "region-outage":
-        return [p.name for r in topology.regions if r.name == target for p in r.pops]
-    return []
 
 
 def _unhealthy(ctl: ControlClient, pops: list[str]) -> list[str]:

@@ -10,9 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamverse.platform.topology import Topology
+
 RECOVERY_WINDOW_S = 30.0
 DEFAULT_OBJECTIVE = 0.9999  # edge-availability: what the affected users were promised
 NEVER_HURT_SETTLE_S = 2 * RECOVERY_WINDOW_S  # a drill whose users stay fine this long after detection ends
+
+
+def health_checked_pops(topology: Topology, scenario: str, target: str) -> list[str]:
+    """The PoPs whose health checks would see this fault: a PoP, or every PoP of a region outage."""
+    if target in topology.pops:
+        return [target]
+    if scenario == "region-outage":
+        return [p.name for r in topology.regions if r.name == target for p in r.pops]
+    return []
 
 
 def recovery_rule(objective: float, window_s: float = RECOVERY_WINDOW_S) -> str:

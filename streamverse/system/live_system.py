@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from streamverse.clock import RealClock, utc_iso
+from streamverse.livefile import LIVE_FILE, TOKENS_FILE, read_tokens
 from streamverse.platform.live.serving import Served
 from streamverse.settings import Settings
 
-LIVE_FILE = "live.json"
-TOKENS_FILE = "live_tokens.json"
 DEMO_PASSWORD = "streamverse-demo"
 CATALOG_TITLES = 3000
 ROLES = ("viewer", "responder", "admin")
@@ -96,10 +95,7 @@ def ensure_tokens(settings: Settings, engine: Any) -> dict[str, str]:
     from streamverse.db import session_scope
 
     path = settings.data_dir / TOKENS_FILE
-    try:
-        tokens = json.loads(path.read_text())
-    except (OSError, ValueError):
-        tokens = {}
+    tokens = read_tokens(settings.data_dir)
     changed = False
     with session_scope(engine) as session:
         for role in ROLES:

@@ -17,7 +17,6 @@ from sqlalchemy.engine import Engine
 
 from streamverse.alerts.config import load_config
 from streamverse.alerts.loop import AlertService
-from streamverse.alerts.models import AlertEvent
 from streamverse.alerts.rules import Rule, default_rules
 from streamverse.alerts.scheduler import AlertScheduler, PeriodicCheck
 from streamverse.clock import Clock
@@ -87,7 +86,7 @@ def default_checks(*, settings: Settings, engine: Engine, clock: Clock, store: M
     return checks
 
 
-def start_alert_loop(*, settings: Settings, engine: Engine, remediator: Remediator, clock: Clock,
+def start_alert_loop(*, settings: Settings, engine: Engine, remediator: Remediator | None, clock: Clock,
                      interval_s: float | None = None, store: MetricStore | None = None,
                      rules: list[Rule] | None = None, config_path: Path | str | None = None,
                      checks: list[PeriodicCheck] | None = None) -> AlertLoop:
@@ -101,14 +100,11 @@ def start_alert_loop(*, settings: Settings, engine: Engine, remediator: Remediat
         config = config.model_copy(update={"evaluation_interval": float(interval_s)})
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="alerts")
 
-    def on_alert(event: AlertEvent) -> int | None:
-        incident = remediator.on_alert(alert=event)
-        return None if incident is None else int(incident.id)
-
     store = store if store is not None else make_store(settings)
+    handler = remediator.handle_alert if remediator is not None else None  # None: alerts only notify
     service = AlertService(engine=engine, store=store,
                            clock=clock, rules=rules if rules is not None else default_rules(), config=config,
-                           on_alert=on_alert, spawn=pool.submit)
+                           on_alert=handler, spawn=pool.submit)
     scheduler = AlertScheduler(service, interval_s=config.evaluation_interval, redis_url=settings.redis_url)
     if checks is None:
         checks = default_checks(settings=settings, engine=engine, clock=clock, store=store,
